@@ -1,0 +1,38 @@
+// Package packet defines the decoded form of one captured TCP/IP packet that
+// flows from the decoder to the TCP tracker. It holds fixed-size fields only,
+// so that decoding into a reused Packet allocates nothing.
+package packet
+
+// TCP flag bits as they appear in the TCP header.
+const (
+	FIN uint8 = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+)
+
+// Packet is one decoded TCP segment. Addresses are 16 bytes; IPv4 addresses
+// are stored in the first 4 bytes with V6 false.
+type Packet struct {
+	TS       int64 // packet time, Unix nanoseconds
+	Iface    int32 // capture interface: pcapng interface id, live ifindex
+	V6       bool
+	Fragment bool // IP fragment: counted, never timed
+	Src, Dst [16]byte
+	SrcPort  uint16
+	DstPort  uint16
+	Seq, Ack uint32
+	Flags    uint8
+	Window   uint16
+	Payload  uint32 // TCP payload length from the IP header, not the capture
+	HasTS    bool   // TCP timestamp option present
+	TSval    uint32
+	TSecr    uint32
+	MSS      uint16
+	WScale   int8 // -1 when absent
+	SACKOK   bool
+}

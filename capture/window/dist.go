@@ -1,0 +1,288 @@
+package window
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
+)
+
+// RelativeAccuracy of every quantile sketch. Merging DDSketches is exact,
+// so quantiles stay within this bound however many windows and sensors are
+// merged (DESIGN.md asks for 2%).
+const RelativeAccuracy = 0.01
+
+// MaxMicros bounds a single timing value (one day): anything larger is
+// absurd input, not a measurement.
+const MaxMicros = 86400e6
+
+var indexMapping = func() mapping.IndexMapping {
+	m, err := mapping.NewLogarithmicMapping(RelativeAccuracy)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// Dist is a mergeable distribution of timings in microseconds: exact count,
+// sum, min and max, plus a DDSketch for quantiles. The zero value is empty
+// and ready to use.
+type Dist struct {
+	Count uint64
+	Sum   float64
+	Min   float64
+	Max   float64
+	sk    *ddsketch.DDSketch
+}
+
+func newSketch() *ddsketch.DDSketch {
+	return ddsketch.NewDDSketchFromStoreProvider(indexMapping, store.BufferedPaginatedStoreConstructor)
+}
+
+// Add records one value in microseconds. Negative values count as 0.
+func (d *Dist) Add(us float64) {
+	if us < 0 || math.IsNaN(us) {
+		us = 0
+	}
+	if d.sk == nil {
+		d.sk = newSketch()
+	}
+	if d.Count == 0 || us < d.Min {
+		d.Min = us
+	}
+	if d.Count == 0 || us > d.Max {
+		d.Max = us
+	}
+	d.Count++
+	d.Sum += us
+	_ = d.sk.Add(us) // fails only for values the mapping cannot index, which Add excludes
+}
+
+// Merge adds every value of o into d.
+func (d *Dist) Merge(o *Dist) {
+	if o.Count == 0 {
+		return
+	}
+	if d.Count == 0 || o.Min < d.Min {
+		d.Min = o.Min
+	}
+	if d.Count == 0 || o.Max > d.Max {
+		d.Max = o.Max
+	}
+	d.Count += o.Count
+	d.Sum += o.Sum
+	if d.sk == nil {
+		d.sk = newSketch()
+	}
+	if o.sk != nil {
+		_ = d.sk.MergeWith(o.sk) // same mapping everywhere, cannot fail
+	}
+}
+
+// Reset empties d, keeping its sketch's memory.
+func (d *Dist) Reset() {
+	sk := d.sk
+	*d = Dist{}
+	if sk != nil {
+		sk.Clear()
+		d.sk = sk
+	}
+}
+
+// Avg is the mean, NaN when empty.
+func (d *Dist) Avg() float64 {
+	if d.Count == 0 {
+		return math.NaN()
+	}
+	return d.Sum / float64(d.Count)
+}
+
+// Quantile returns the q-quantile (0..1) within RelativeAccuracy, clamped to
+// [Min, Max]; NaN when empty.
+func (d *Dist) Quantile(q float64) float64 {
+	if d.Count == 0 || d.sk == nil {
+		return math.NaN()
+	}
+	v, err := d.sk.GetValueAtQuantile(q)
+	if err != nil {
+		return math.NaN()
+	}
+	return math.Min(math.Max(v, d.Min), d.Max)
+}
+
+// Stats is the printable digest of a Dist, as DESIGN.md names its fields.
+// Values are nil when the distribution is empty.
+type Stats struct {
+	Count uint64   `json:"count"`
+	Avg   *float64 `json:"avg_us"`
+	Min   *float64 `json:"min_us"`
+	Max   *float64 `json:"max_us"`
+	P50   *float64 `json:"p50_us"`
+	P95   *float64 `json:"p95_us"`
+	P99   *float64 `json:"p99_us"`
+}
+
+// Stats digests d.
+func (d *Dist) Stats() Stats {
+	s := Stats{Count: d.Count}
+	if d.Count == 0 {
+		return s
+	}
+	f := func(v float64) *float64 { v = math.Round(v*1000) / 1000; return &v }
+	s.Avg, s.Min, s.Max = f(d.Avg()), f(d.Min), f(d.Max)
+	s.P50, s.P95, s.P99 = f(d.Quantile(0.5)), f(d.Quantile(0.95)), f(d.Quantile(0.99))
+	return s
+}
+
+// Sketch returns the encoded quantile sketch (nil when empty).
+func (d *Dist) Sketch() []byte {
+	if d.Count == 0 || d.sk == nil {
+		return nil
+	}
+	var b []byte
+	d.sk.Encode(&b, true)
+	return b
+}
+
+const maxSketchBins = 100000
+
+// SetSketch replaces d's sketch by a decoded one. It checks the encoding
+// against hostile input: bounded bins, no negative values, and a total that
+// matches d.Count.
+func (d *Dist) SetSketch(b []byte) error {
+	if d.Count == 0 {
+		if len(b) != 0 {
+			return errors.New("sketch given for an empty distribution")
+		}
+		d.sk = nil
+		return nil
+	}
+	sparse, err := ddsketch.DecodeDDSketch(b, store.SparseStoreConstructor, indexMapping)
+	if err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
+	}
+	if !sparse.GetNegativeValueStore().IsEmpty() {
+		return errors.New("sketch has negative values")
+	}
+	bins := 0
+	var bad error
+	sparse.GetPositiveValueStore().ForEach(func(index int, count float64) bool {
+		bins++
+		v := indexMapping.Value(index)
+		if bins > maxSketchBins || v > 2*MaxMicros || count < 0 || math.IsNaN(count) {
+			bad = errors.New("sketch out of range")
+			return true
+		}
+		return false
+	})
+	if bad != nil {
+		return bad
+	}
+	if n := sparse.GetCount(); math.Abs(n-float64(d.Count)) > 0.5 {
+		return fmt.Errorf("sketch holds %.0f values, count says %d", n, d.Count)
+	}
+	sk := newSketch()
+	if err := sk.MergeWith(sparse); err != nil {
+		return fmt.Errorf("load sketch: %w", err)
+	}
+	d.sk = sk
+	return nil
+}
+
+func (d *Dist) validate() error {
+	if d.Count == 0 {
+		if d.Sum != 0 || d.Min != 0 || d.Max != 0 {
+			return errors.New("empty distribution with non-zero sum, min or max")
+		}
+		return nil
+	}
+	for _, v := range [...]float64{d.Sum, d.Min, d.Max} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return errors.New("negative or non-finite value")
+		}
+	}
+	if d.Max > MaxMicros {
+		return fmt.Errorf("max %.0f µs is absurd (over a day)", d.Max)
+	}
+	if d.Min > d.Max {
+		return errors.New("min above max")
+	}
+	n := float64(d.Count)
+	if d.Sum < n*d.Min*(1-1e-9)-1e-6 || d.Sum > n*d.Max*(1+1e-9)+1e-6 {
+		return errors.New("sum outside count × [min, max]")
+	}
+	return nil
+}
+
+type distJSON struct {
+	Count  uint64  `json:"count"`
+	Sum    float64 `json:"sum_us,omitempty"`
+	Min    float64 `json:"min_us,omitempty"`
+	Max    float64 `json:"max_us,omitempty"`
+	Sketch string  `json:"sketch,omitempty"`
+}
+
+// MarshalJSON encodes d for the wire: exact figures plus the sketch in base64.
+func (d Dist) MarshalJSON() ([]byte, error) {
+	return json.Marshal(distJSON{d.Count, d.Sum, d.Min, d.Max, base64.StdEncoding.EncodeToString(d.Sketch())})
+}
+
+// UnmarshalJSON decodes and checks a wire distribution.
+func (d *Dist) UnmarshalJSON(b []byte) error {
+	var j distJSON
+	dec := json.NewDecoder(bytesReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(j.Sketch)
+	if err != nil {
+		return fmt.Errorf("sketch: %w", err)
+	}
+	*d = Dist{Count: j.Count, Sum: j.Sum, Min: j.Min, Max: j.Max}
+	if err := d.validate(); err != nil {
+		return err
+	}
+	return d.SetSketch(raw)
+}
+
+// MarshalBinary encodes d compactly (for the database and the spool).
+func (d *Dist) MarshalBinary() ([]byte, error) {
+	b := binary.AppendUvarint(nil, d.Count)
+	if d.Count == 0 {
+		return b, nil
+	}
+	for _, v := range [...]float64{d.Sum, d.Min, d.Max} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return append(b, d.Sketch()...), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (d *Dist) UnmarshalBinary(b []byte) error {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return errors.New("dist: bad count")
+	}
+	b = b[k:]
+	*d = Dist{Count: n}
+	if n == 0 {
+		return nil
+	}
+	if len(b) < 24 {
+		return errors.New("dist: truncated")
+	}
+	d.Sum = math.Float64frombits(binary.LittleEndian.Uint64(b))
+	d.Min = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	d.Max = math.Float64frombits(binary.LittleEndian.Uint64(b[16:]))
+	if err := d.validate(); err != nil {
+		return fmt.Errorf("dist: %w", err)
+	}
+	return d.SetSketch(b[24:])
+}

@@ -1,0 +1,163 @@
+// Package window defines the summary that crosses the sensor → web boundary:
+// the counters and timing distributions of one server (ip:port) over one
+// 5-minute window of packet time, and the batch that carries summaries to
+// the web node. It knows nothing about packets, HTTP or databases.
+package window
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Width is the length of a window. Windows start at :00, :05, … UTC.
+const Width = 5 * time.Minute
+
+// Start returns the start of the window that contains t.
+func Start(t time.Time) time.Time { return t.UTC().Truncate(Width) }
+
+// Metric names one timing measurement of DESIGN.md.
+type Metric uint8
+
+const (
+	RTT Metric = iota
+	RTTServer
+	RTTClient
+	ConnectTime
+	ResponseTime
+	TransferTime
+	NumMetrics
+)
+
+var metricNames = [NumMetrics]string{"rtt", "rtt_server", "rtt_client", "connect_time", "response_time", "transfer_time"}
+
+func (m Metric) String() string {
+	if m < NumMetrics {
+		return metricNames[m]
+	}
+	return fmt.Sprintf("metric(%d)", uint8(m))
+}
+
+// ParseMetric maps a metric name such as "rtt" to its Metric.
+func ParseMetric(s string) (Metric, bool) {
+	for i, n := range metricNames {
+		if n == s {
+			return Metric(i), true
+		}
+	}
+	return 0, false
+}
+
+// Counters are per-server sums over a window.
+type Counters struct {
+	Connections     uint64 `json:"connections"` // every connection seen, timed or not
+	Established     uint64 `json:"established"`
+	Refused         uint64 `json:"refused"`
+	Unanswered      uint64 `json:"unanswered"`
+	Resets          uint64 `json:"resets"`
+	SynRetries      uint64 `json:"syn_retries"`
+	Retransmits     uint64 `json:"retransmits"`
+	Transactions    uint64 `json:"transactions"`
+	BytesToServer   uint64 `json:"bytes_to_server"`
+	BytesFromServer uint64 `json:"bytes_from_server"`
+}
+
+// Add adds o to c field by field.
+func (c *Counters) Add(o *Counters) {
+	c.Connections += o.Connections
+	c.Established += o.Established
+	c.Refused += o.Refused
+	c.Unanswered += o.Unanswered
+	c.Resets += o.Resets
+	c.SynRetries += o.SynRetries
+	c.Retransmits += o.Retransmits
+	c.Transactions += o.Transactions
+	c.BytesToServer += o.BytesToServer
+	c.BytesFromServer += o.BytesFromServer
+}
+
+// Summary is what one sensor saw of one server during one window.
+type Summary struct {
+	Server netip.AddrPort `json:"server"`
+	Start  time.Time      `json:"start"`
+	Counters
+	Metrics Metrics `json:"metrics"`
+}
+
+// Metrics holds one distribution per Metric.
+type Metrics [NumMetrics]Dist
+
+// Merge adds o (same server and window) into s.
+func (s *Summary) Merge(o *Summary) error {
+	if s.Server != o.Server || !s.Start.Equal(o.Start) {
+		return fmt.Errorf("merge %s@%s with %s@%s: different server or window", s.Server, s.Start, o.Server, o.Start)
+	}
+	s.Counters.Add(&o.Counters)
+	for i := range s.Metrics {
+		s.Metrics[i].Merge(&o.Metrics[i])
+	}
+	return nil
+}
+
+// Validate reports what is wrong with a summary received from outside.
+// now bounds how far in the future a window may start.
+func (s *Summary) Validate(now time.Time) error {
+	if !s.Server.IsValid() || s.Server.Port() == 0 {
+		return fmt.Errorf("server %q: want ip:port", s.Server)
+	}
+	if s.Start.IsZero() || !s.Start.Equal(Start(s.Start)) {
+		return fmt.Errorf("server %s: start %s is not on a 5-minute boundary", s.Server, s.Start.Format(time.RFC3339Nano))
+	}
+	if s.Start.After(now.Add(Width)) {
+		return fmt.Errorf("server %s: start %s is in the future", s.Server, s.Start.Format(time.RFC3339))
+	}
+	for i := range s.Metrics {
+		if err := s.Metrics[i].validate(); err != nil {
+			return fmt.Errorf("server %s: %s: %w", s.Server, Metric(i), err)
+		}
+	}
+	return nil
+}
+
+// SensorInfo is the health a sensor reports with every batch; a batch with
+// no windows is a heartbeat.
+type SensorInfo struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Interfaces []string `json:"interfaces,omitempty"`
+	Packets    uint64   `json:"packets"`
+	Drops      uint64   `json:"drops"`
+	Flows      uint64   `json:"flows"`
+	SpoolDepth uint64   `json:"spool_depth"`
+	SpoolLost  uint64   `json:"spool_dropped"`
+}
+
+// Batch is the body of POST /api/v1/ingest. ID makes delivery idempotent.
+type Batch struct {
+	ID        string     `json:"id"`
+	Sensor    SensorInfo `json:"sensor"`
+	Summaries []Summary  `json:"windows"`
+}
+
+// MaxBatchWindows bounds the windows in one batch.
+const MaxBatchWindows = 10000
+
+// Validate reports what is wrong with a batch received from outside.
+func (b *Batch) Validate(now time.Time) error {
+	if b.ID == "" || len(b.ID) > 128 {
+		return errors.New("batch id: want 1 to 128 characters")
+	}
+	if b.Sensor.Name == "" || len(b.Sensor.Name) > 256 {
+		return errors.New("sensor name: want 1 to 256 characters")
+	}
+	if len(b.Summaries) > MaxBatchWindows {
+		return fmt.Errorf("%d windows in one batch: at most %d", len(b.Summaries), MaxBatchWindows)
+	}
+	for i := range b.Summaries {
+		if err := b.Summaries[i].Validate(now); err != nil {
+			return fmt.Errorf("windows[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
