@@ -3,6 +3,18 @@
 // so that decoding into a reused Packet allocates nothing.
 package packet
 
+// Link types, as the DLT/LINKTYPE numbers of pcap files.
+const (
+	LinkNull      uint16 = 0   // BSD loopback
+	LinkEthernet  uint16 = 1   // Ethernet, with 802.1Q/802.1ad tags
+	LinkRaw       uint16 = 101 // raw IPv4 or IPv6 (also 12 and 14 on some systems)
+	LinkLoop      uint16 = 108 // OpenBSD loopback
+	LinkLinuxSLL  uint16 = 113
+	LinkIPv4      uint16 = 228
+	LinkIPv6      uint16 = 229
+	LinkLinuxSLL2 uint16 = 276
+)
+
 // TCP flag bits as they appear in the TCP header.
 const (
 	FIN uint8 = 1 << iota
