@@ -419,7 +419,7 @@ func TestDecodeReasons(t *testing.T) {
 			patch(build(t, nil, L{ip6(layers.IPProtocolIPv6Destination), destOpts(layers.IPProtocolTCP, 4), dataTCP()}, 0).data,
 				func(b []byte) { b[4], b[5] = 0, 4 }), BadIPHeader, nil},
 		{"tcp data offset 4", packet.LinkEthernet, patch(v4.data, func(b []byte) { b[ethLen+20+12] = 0x40 }), BadTCPHeader, nil},
-		{"tcp header beyond ip total length", packet.LinkEthernet, patch(v4.data, func(b []byte) { b[ethLen+2], b[ethLen+3] = 0, 20 + 20 }), BadTCPHeader, nil},
+		{"tcp header beyond ip total length", packet.LinkEthernet, patch(v4.data, func(b []byte) { b[ethLen+2], b[ethLen+3] = 0, 20+20 }), BadTCPHeader, nil},
 		{"ipv4 first fragment", packet.LinkEthernet, fragIP(layers.IPv4MoreFragments, 0, layers.IPProtocolTCP).data, Fragment,
 			func(t *testing.T, p packet.Packet) { eq(t, p, fragWant4()) }},
 		{"ipv4 last fragment", packet.LinkEthernet, fragIP(0, 185, layers.IPProtocolTCP).data, Fragment,
