@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// counterCols and metricCols name the columns of a window row, in the
+// order of window.Counters' fields and of window.Metric.
+var (
+	counterCols = []string{"connections", "established", "refused", "unanswered", "resets",
+		"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
+	metricCols = func() []string {
+		c := make([]string, window.NumMetrics)
+		for i := range c {
+			c[i] = window.Metric(i).String()
+		}
+		return c
+	}()
+	dataCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), ", ")
+)
+
+// part is the data of one window row: what is merged and stored.
+type part struct {
+	window.Counters
+	Metrics window.Metrics
+}
+
+func (p *part) merge(o *part) {
+	p.Counters.Add(&o.Counters)
+	for i := range p.Metrics {
+		p.Metrics[i].Merge(&o.Metrics[i])
+	}
+}
+
+func counterPtrs(c *window.Counters) []*uint64 {
+	return []*uint64{&c.Connections, &c.Established, &c.Refused, &c.Unanswered, &c.Resets,
+		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
+}
+
+// args returns the values of dataCols for p.
+func (p *part) args() ([]any, error) {
+	out := make([]any, 0, len(counterCols)+len(metricCols))
+	for i, c := range counterPtrs(&p.Counters) {
+		if *c > math.MaxInt64 {
+			return nil, fmt.Errorf("counter %s = %d is out of range", counterCols[i], *c)
+		}
+		out = append(out, int64(*c))
+	}
+	for i := range p.Metrics {
+		if p.Metrics[i].Count == 0 {
+			out = append(out, nil)
+			continue
+		}
+		b, err := p.Metrics[i].MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", window.Metric(i), err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// rowScan scans the dataCols of a row into a part. Blobs are decoded only
+// for the metrics listed in want (all when want is nil).
+type rowScan struct {
+	counters [10]int64
+	blobs    [window.NumMetrics][]byte
+}
+
+func (s *rowScan) dests() []any {
+	d := make([]any, 0, len(s.counters)+len(s.blobs))
+	for i := range s.counters {
+		d = append(d, &s.counters[i])
+	}
+	for i := range s.blobs {
+		d = append(d, &s.blobs[i])
+	}
+	return d
+}
+
+func (s *rowScan) counts() window.Counters {
+	var c window.Counters
+	for i, p := range counterPtrs(&c) {
+		*p = uint64(s.counters[i])
+	}
+	return c
+}
+
+func (s *rowScan) decode(m window.Metric, d *window.Dist) error {
+	if len(s.blobs[m]) == 0 {
+		*d = window.Dist{}
+		return nil
+	}
+	if err := d.UnmarshalBinary(s.blobs[m]); err != nil {
+		return fmt.Errorf("stored %s: %w", m, err)
+	}
+	return nil
+}
+
+func (s *rowScan) part() (part, error) {
+	p := part{Counters: s.counts()}
+	for i := range p.Metrics {
+		if err := s.decode(window.Metric(i), &p.Metrics[i]); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// Ingest stores a whole batch atomically (all or nothing). A batch id seen
+// before returns duplicate=true and stores nothing. Windows that already
+// exist for (server, sensor, start) are merged with what is stored (a
+// window can arrive in parts), never replaced; windows of hours already
+// rolled up are merged into the hourly rows too. It also upserts the
+// sensor row (last_seen = now). A batch with no windows is a heartbeat.
+func (db *DB) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
+	defer func() {
+		switch {
+		case err != nil:
+			db.stats.errors.Add(1)
+		case duplicate:
+			db.stats.duplicates.Add(1)
+		default:
+			db.stats.batches.Add(1)
+			db.stats.windows.Add(uint64(len(b.Summaries)))
+		}
+	}()
+	if err := b.Validate(now); err != nil {
+		return false, fmt.Errorf("ingest batch %q: %w", b.ID, err)
+	}
+	in := ingest{db: db, b: b, now: now, servers: map[string]int64{}}
+	if err := in.run(ctx); err != nil {
+		return false, fmt.Errorf("ingest batch %q from %s: %w", b.ID, b.Sensor.Name, err)
+	}
+	if !in.duplicate {
+		db.mu.Lock()
+		for k, v := range in.servers {
+			db.servers[k] = v
+		}
+		db.sensors[b.Sensor.Name] = in.sensor
+		db.mu.Unlock()
+	}
+	return in.duplicate, nil
+}
+
+// ingest is the state of one Ingest transaction.
+type ingest struct {
+	db        *DB
+	b         *window.Batch
+	now       time.Time
+	tx        *sql.Tx
+	duplicate bool
+	sensor    int64
+	servers   map[string]int64 // ids looked up or created in this transaction
+	rolled    rollupState
+	insert    *sql.Stmt
+}
+
+func (in *ingest) run(ctx context.Context) error {
+	tx, err := in.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	in.tx = tx
+	res, err := tx.ExecContext(ctx, "INSERT INTO batches (id, received) VALUES (?, ?) ON CONFLICT DO NOTHING", in.b.ID, in.now.Unix())
+	if err != nil {
+		return fmt.Errorf("record batch id: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		in.duplicate = true
+		return err
+	}
+	if in.sensor, err = upsertSensor(ctx, tx, &in.b.Sensor, in.now); err != nil {
+		return err
+	}
+	if in.rolled, err = readRollup(ctx, tx); err != nil {
+		return err
+	}
+	in.insert, err = tx.PrepareContext(ctx, "INSERT INTO windows (server, start, sensor, "+dataCols+
+		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+") ON CONFLICT DO NOTHING")
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer in.insert.Close()
+	for i := range in.b.Summaries {
+		if err := in.window(ctx, &in.b.Summaries[i]); err != nil {
+			return fmt.Errorf("windows[%d] (%s at %s): %w", i, in.b.Summaries[i].Server, in.b.Summaries[i].Start.UTC().Format(time.RFC3339), err)
+		}
+		if in.db.afterWindow != nil {
+			in.db.afterWindow(i)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (in *ingest) window(ctx context.Context, s *window.Summary) error {
+	server, err := in.serverID(ctx, s.Server.String())
+	if err != nil {
+		return err
+	}
+	p := part{Counters: s.Counters, Metrics: s.Metrics}
+	args, err := p.args()
+	if err != nil {
+		return err
+	}
+	start := s.Start.Unix()
+	res, err := in.insert.ExecContext(ctx, append([]any{server, start, in.sensor}, args...)...)
+	if err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		if err := mergeRow(ctx, in.tx, "windows", server, start, in.sensor, &p); err != nil {
+			return err
+		}
+	}
+	if in.rolled.covers(server, start) {
+		return mergeRow(ctx, in.tx, "hours", server, hourOf(start), in.sensor, &p)
+	}
+	return nil
+}
+
+// serverID returns the id of a server address, creating it when new.
+func (in *ingest) serverID(ctx context.Context, addr string) (int64, error) {
+	if id, ok := in.servers[addr]; ok {
+		return id, nil
+	}
+	in.db.mu.Lock()
+	id, ok := in.db.servers[addr]
+	in.db.mu.Unlock()
+	if !ok {
+		err := in.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", addr).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = in.tx.QueryRowContext(ctx, "INSERT INTO servers (addr) VALUES (?) RETURNING id", addr).Scan(&id)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("server id of %s: %w", addr, err)
+		}
+	}
+	in.servers[addr] = id
+	return id, nil
+}
+
+// mergeRow merges p into the row (server, start, sensor) of table,
+// inserting it when absent.
+func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, p *part) error {
+	var s rowScan
+	err := tx.QueryRowContext(ctx, "SELECT "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
+		server, start, sensor).Scan(s.dests()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return insertRow(ctx, tx, table, server, start, sensor, p)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s row: %w", table, err)
+	}
+	old, err := s.part()
+	if err != nil {
+		return fmt.Errorf("%s row: %w", table, err)
+	}
+	old.merge(p)
+	args, err := old.args()
+	if err != nil {
+		return fmt.Errorf("merged %s row: %w", table, err)
+	}
+	set := strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
+	_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET "+set+" WHERE server = ? AND start = ? AND sensor = ?",
+		append(args, server, start, sensor)...)
+	if err != nil {
+		return fmt.Errorf("update %s row: %w", table, err)
+	}
+	return nil
+}
+
+func insertRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, p *part) error {
+	args, err := p.args()
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO "+table+" (server, start, sensor, "+dataCols+
+		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+")",
+		append([]any{server, start, sensor}, args...)...)
+	if err != nil {
+		return fmt.Errorf("insert %s row: %w", table, err)
+	}
+	return nil
+}
+
+func upsertSensor(ctx context.Context, tx *sql.Tx, s *window.SensorInfo, now time.Time) (int64, error) {
+	ifaces, err := json.Marshal(s.Interfaces)
+	if err != nil {
+		return 0, fmt.Errorf("sensor interfaces: %w", err)
+	}
+	if s.Interfaces == nil {
+		ifaces = []byte("[]")
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version, interfaces = excluded.interfaces,
+			packets = excluded.packets, drops = excluded.drops, flows = excluded.flows,
+			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost, last_seen = excluded.last_seen
+		RETURNING id`,
+		s.Name, s.Version, string(ifaces), clamp(s.Packets), clamp(s.Drops), clamp(s.Flows),
+		clamp(s.SpoolDepth), clamp(s.SpoolLost), now.Unix(), now.Unix()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("upsert sensor %s: %w", s.Name, err)
+	}
+	return id, nil
+}
+
+// clamp maps a uint64 health counter to SQLite's int64.
+func clamp(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
+
+func hourOf(unix int64) int64 { return unix - unix%3600 }

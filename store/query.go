@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// ServerSummary is what the overview shows of one server over a range.
+type ServerSummary struct {
+	Server   netip.AddrPort
+	Sensors  []string // sensors that saw it in [from,to), sorted
+	window.Counters   // summed over [from,to)
+	Metrics  window.Metrics // merged over [from,to)
+	LastSeen time.Time      // start of its latest window
+	Spark    []SparkPoint   // one per 5-minute window in [from,to) that has data
+}
+
+// SparkPoint is one 5-minute window of a server, all sensors merged.
+type SparkPoint struct {
+	T                   time.Time
+	RTTAvg, ResponseAvg float64 // µs; NaN where no samples
+	Connections         uint64
+}
+
+// Servers returns every server with 5-minute data in [from,to), sorted by
+// address. It reads 5-minute rows only: it is meant for recent ranges
+// (the overview's last hour or day).
+func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary, error) {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	defer tx.Rollback()
+	names, err := sensorNames(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT w.server, v.addr, w.start, w.sensor, "+prefixed("w.", dataCols)+
+		" FROM windows w JOIN servers v ON v.id = w.server WHERE w.start >= ? AND w.start < ?", from.Unix(), to.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	defer rows.Close()
+	agg := map[int64]*serverAgg{}
+	var (
+		id, start, sensor int64
+		addr              string
+		s                 rowScan
+	)
+	dest := append([]any{&id, &addr, &start, &sensor}, s.dests()...)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("servers: %w", err)
+		}
+		a := agg[id]
+		if a == nil {
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				return nil, fmt.Errorf("servers: stored address %q: %w", addr, err)
+			}
+			a = &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
+			a.sum.Server = ap
+			agg[id] = a
+		}
+		if err := a.add(start, names[sensor], &s); err != nil {
+			return nil, fmt.Errorf("servers: %s: %w", addr, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	out := make([]ServerSummary, 0, len(agg))
+	for _, a := range agg {
+		out = append(out, a.summary())
+	}
+	slices.SortFunc(out, func(a, b ServerSummary) int { return a.Server.Compare(b.Server) })
+	return out, nil
+}
+
+type serverAgg struct {
+	sum     ServerSummary
+	sensors map[string]bool
+	spark   map[int64]*sparkAgg
+}
+
+type sparkAgg struct {
+	rtt, resp   window.Dist // count and sum only
+	connections uint64
+}
+
+func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
+	c := s.counts()
+	a.sum.Counters.Add(&c)
+	a.sensors[sensor] = true
+	t := time.Unix(start, 0).UTC()
+	if t.After(a.sum.LastSeen) {
+		a.sum.LastSeen = t
+	}
+	sp := a.spark[start]
+	if sp == nil {
+		sp = &sparkAgg{}
+		a.spark[start] = sp
+	}
+	sp.connections += c.Connections
+	for i := range a.sum.Metrics {
+		var d window.Dist
+		if err := s.decode(window.Metric(i), &d); err != nil {
+			return err
+		}
+		a.sum.Metrics[i].Merge(&d)
+		switch window.Metric(i) {
+		case window.RTT:
+			sp.rtt.Count += d.Count
+			sp.rtt.Sum += d.Sum
+		case window.ResponseTime:
+			sp.resp.Count += d.Count
+			sp.resp.Sum += d.Sum
+		}
+	}
+	return nil
+}
+
+func (a *serverAgg) summary() ServerSummary {
+	s := a.sum
+	for name := range a.sensors {
+		s.Sensors = append(s.Sensors, name)
+	}
+	slices.Sort(s.Sensors)
+	for start, sp := range a.spark {
+		s.Spark = append(s.Spark, SparkPoint{T: time.Unix(start, 0).UTC(), RTTAvg: sp.rtt.Avg(), ResponseAvg: sp.resp.Avg(), Connections: sp.connections})
+	}
+	slices.SortFunc(s.Spark, func(a, b SparkPoint) int { return a.T.Compare(b.T) })
+	return s
+}
+
+// SeriesQuery selects one metric of one server over [From, To).
+type SeriesQuery struct {
+	Server   netip.AddrPort
+	Metric   window.Metric
+	From, To time.Time
+	Sensor   string // "" = all sensors merged
+}
+
+// SeriesPoint is one step of a series: counters summed and the metric's
+// distribution merged over the step.
+type SeriesPoint struct {
+	T time.Time
+	window.Counters
+	Dist window.Dist
+}
+
+// Series is a metric over time; Points only where there is data.
+type Series struct {
+	Step   time.Duration
+	Points []SeriesPoint
+}
+
+// seriesMaxFine is the longest range served with 5-minute points.
+const seriesMaxFine = 48 * time.Hour
+
+// Series returns 5-minute points of one server's metric, or hourly points
+// (whole hours, from the hour containing From) when the range is longer
+// than 2 days; Step says which. Points are merged across sensors unless
+// q.Sensor names one. An unknown server or sensor gives no points.
+func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	out := Series{Step: window.Width}
+	if q.To.Sub(q.From) > seriesMaxFine {
+		out.Step = time.Hour
+	}
+	if q.Metric >= window.NumMetrics {
+		return out, fmt.Errorf("series: unknown metric %d: %w", q.Metric, ErrInvalid)
+	}
+	if !q.To.After(q.From) {
+		return out, nil
+	}
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return out, fmt.Errorf("series: %w", err)
+	}
+	defer tx.Rollback()
+	sq := seriesQuery{q: q, tx: tx, col: metricCols[q.Metric], points: map[int64]*SeriesPoint{}}
+	found, err := sq.ids(ctx)
+	if err != nil || !found {
+		return out, err
+	}
+	from, to := q.From.Unix(), q.To.Unix()
+	if out.Step == window.Width {
+		err = sq.read(ctx, "windows", from, to, 300)
+	} else {
+		err = sq.hourly(ctx, hourOf(from), to)
+	}
+	if err != nil {
+		return out, fmt.Errorf("series %s %s: %w", q.Server, q.Metric, err)
+	}
+	out.Points = sq.sorted()
+	return out, nil
+}
+
+type seriesQuery struct {
+	q              SeriesQuery
+	tx             *sql.Tx
+	col            string
+	server, sensor int64
+	points         map[int64]*SeriesPoint
+}
+
+// ids looks up the server and sensor ids; found is false when either is
+// unknown.
+func (sq *seriesQuery) ids(ctx context.Context) (found bool, err error) {
+	err = sq.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", sq.q.Server.String()).Scan(&sq.server)
+	if err == nil && sq.q.Sensor != "" {
+		err = sq.tx.QueryRowContext(ctx, "SELECT id FROM sensors WHERE name = ?", sq.q.Sensor).Scan(&sq.sensor)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("series: %w", err)
+	}
+	return true, nil
+}
+
+func (sq *seriesQuery) hourly(ctx context.Context, from, to int64) error {
+	st, err := readRollup(ctx, sq.tx)
+	if err != nil {
+		return err
+	}
+	if err := sq.read(ctx, "hours", from, to, 3600); err != nil {
+		return err
+	}
+	// 5-minute rows not rolled up yet complete the recent hours.
+	unrolled := st.hour
+	if sq.server <= st.server {
+		unrolled += 3600
+	}
+	return sq.read(ctx, "windows", max(from, unrolled), to, 3600)
+}
+
+// read merges the rows of table with start in [from, to) into points of
+// step seconds.
+func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step int64) error {
+	query := "SELECT start, " + strings.Join(counterCols, ", ") + ", " + sq.col + " FROM " + table +
+		" WHERE server = ? AND start >= ? AND start < ?"
+	args := []any{sq.server, from, to}
+	if sq.q.Sensor != "" {
+		query += " AND sensor = ?"
+		args = append(args, sq.sensor)
+	}
+	rows, err := sq.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	var (
+		start int64
+		s     rowScan
+		d     window.Dist
+	)
+	dest := []any{&start}
+	for i := range s.counters {
+		dest = append(dest, &s.counters[i])
+	}
+	dest = append(dest, &s.blobs[sq.q.Metric])
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("read %s: %w", table, err)
+		}
+		if err := s.decode(sq.q.Metric, &d); err != nil {
+			return err
+		}
+		t := start - start%step
+		p := sq.points[t]
+		if p == nil {
+			p = &SeriesPoint{T: time.Unix(t, 0).UTC()}
+			sq.points[t] = p
+		}
+		c := s.counts()
+		p.Counters.Add(&c)
+		p.Dist.Merge(&d)
+	}
+	return rows.Err()
+}
+
+func (sq *seriesQuery) sorted() []SeriesPoint {
+	out := make([]SeriesPoint, 0, len(sq.points))
+	for _, p := range sq.points {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b SeriesPoint) int { return a.T.Compare(b.T) })
+	return out
+}
+
+// Sensor is a sensor as last reported.
+type Sensor struct {
+	window.SensorInfo
+	FirstSeen, LastSeen time.Time
+}
+
+// Sensors returns every sensor that ever reported, sorted by name.
+func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
+		first_seen, last_seen FROM sensors ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sensors: %w", err)
+	}
+	defer rows.Close()
+	var out []Sensor
+	for rows.Next() {
+		var (
+			s           Sensor
+			ifaces      string
+			n           [5]int64
+			first, last int64
+		)
+		if err := rows.Scan(&s.Name, &s.Version, &ifaces, &n[0], &n[1], &n[2], &n[3], &n[4], &first, &last); err != nil {
+			return nil, fmt.Errorf("sensors: %w", err)
+		}
+		if err := json.Unmarshal([]byte(ifaces), &s.Interfaces); err != nil {
+			return nil, fmt.Errorf("sensor %s: interfaces: %w", s.Name, err)
+		}
+		s.Packets, s.Drops, s.Flows, s.SpoolDepth, s.SpoolLost = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3]), uint64(n[4])
+		s.FirstSeen, s.LastSeen = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func sensorNames(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT id, name FROM sensors")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	names := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		names[id] = name
+	}
+	return names, rows.Err()
+}
+
+func prefixed(prefix, cols string) string {
+	return prefix + strings.ReplaceAll(cols, ", ", ", "+prefix)
+}

@@ -1,0 +1,300 @@
+// Package store keeps pastmon's data in one SQLite file (modernc.org/sqlite,
+// pure Go): the 5-minute window summaries sensors send, their hourly
+// rollups, the sensors' health, and the web node's users and sessions. It
+// applies versioned migrations at start, serializes writes through one
+// connection and serves queries from a pool of read-only connections, and
+// runs rollups and retention in small transactions (Maintain).
+//
+// It also provides the sensor's local spool (OpenSpool), a separate small
+// SQLite file that holds batches until the web node acknowledges them.
+//
+// It does not speak HTTP, does not capture packets, and does not decide
+// policy such as retention periods or when to run Maintain: callers do.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrBadCredentials = errors.New("bad user name or password")
+	ErrExists         = errors.New("already exists")
+	// ErrInvalid marks a bad user name or password (too short, bad characters).
+	ErrInvalid = errors.New("invalid")
+	// ErrLastAdmin refuses to delete or demote the last administrator.
+	ErrLastAdmin = errors.New("cannot remove the last administrator")
+)
+
+// quickCheckMaxBytes bounds the database size for which Open runs
+// PRAGMA quick_check: it reads every page, which on a multi-gigabyte
+// database would delay every start by minutes. Larger files get the header
+// and schema checks only.
+const quickCheckMaxBytes = 2 << 30
+
+// DB is an open pastmon database. It is safe for concurrent use.
+type DB struct {
+	path string
+	lock *os.File
+	w    *sql.DB // one connection: every write goes through it
+	r    *sql.DB // read-only pool
+
+	stats struct{ batches, windows, duplicates, errors atomic.Uint64 }
+
+	mu      sync.Mutex
+	servers map[string]int64 // server address → id, filled after commits only
+	sensors map[string]int64 // sensor name → id, filled after commits only
+
+	// afterWindow, when set (tests only), runs inside Ingest's transaction
+	// after each window is written.
+	afterWindow func(i int)
+}
+
+// IngestStats counts Ingest calls since Open.
+type IngestStats struct {
+	Batches    uint64 // batches stored (duplicates excluded)
+	Windows    uint64 // window summaries stored
+	Duplicates uint64 // batches ignored because their id was seen before
+	Errors     uint64 // batches that failed
+}
+
+// Open opens (creating it when absent) the database at path, after making
+// sure no other process has it open, that it can be written and that it is
+// a healthy SQLite database, and then applies pending migrations. On any
+// failure the file is left untouched.
+func Open(ctx context.Context, path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(abs)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{path: abs, lock: lock, servers: map[string]int64{}, sensors: map[string]int64{}}
+	if err := db.open(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) open(ctx context.Context) error {
+	if err := checkHealthy(ctx, db.path); err != nil {
+		return err
+	}
+	var err error
+	db.w, err = sql.Open("sqlite", dsn(db.path, "_journal_mode=WAL", "_synchronous=NORMAL", "_txlock=immediate", "_pragma=cache_size(-65536)"))
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", db.path, err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	db.w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, db.w); err != nil {
+		return fmt.Errorf("database %s: %w", db.path, err)
+	}
+	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", "_pragma=cache_size(-65536)"))
+	if err != nil {
+		return fmt.Errorf("open database %s for reading: %w", db.path, err)
+	}
+	db.r.SetMaxOpenConns(4)
+	db.r.SetMaxIdleConns(4)
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("open database %s for reading: %w", db.path, err)
+	}
+	return nil
+}
+
+// dsn builds a modernc.org/sqlite data source name for path with the
+// connection settings every pastmon connection uses plus extra.
+func dsn(path string, extra ...string) string {
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path}
+	q := append([]string{"_busy_timeout=10000", "_foreign_keys=1"}, extra...)
+	return u.String() + "?" + strings.Join(q, "&")
+}
+
+// Close closes the database and releases its lock.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.Close()) // closing the descriptor releases the flock
+	}
+	return errors.Join(errs...)
+}
+
+// Size is the size of the database in bytes (page_count × page_size,
+// excluding the write-ahead log).
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	var pages, size int64
+	if err := db.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	if err := db.r.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	return pages * size, nil
+}
+
+// Stats returns the ingest counters since Open.
+func (db *DB) Stats() IngestStats {
+	return IngestStats{
+		Batches:    db.stats.batches.Load(),
+		Windows:    db.stats.windows.Load(),
+		Duplicates: db.stats.duplicates.Load(),
+		Errors:     db.stats.errors.Load(),
+	}
+}
+
+// checkWritable refuses a database file or directory that cannot be
+// written. Root passes access(2) checks on any mode, so a file or directory
+// without write permission bits counts as read-only for root too.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("database directory %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("database directory %s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil || st.Mode().Perm()&0o222 == 0 {
+		return fmt.Errorf("database directory %s is read-only: pastmon needs to create %s-wal, %s-shm and %s.lock beside the database", dir, filepath.Base(path), filepath.Base(path), filepath.Base(path))
+	}
+	st, err = os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("database %s is not a regular file", path)
+	}
+	if err := unix.Access(path, unix.W_OK); err != nil || st.Mode().Perm()&0o222 == 0 {
+		return fmt.Errorf("database %s is read-only: pastmon needs to write it", path)
+	}
+	return nil
+}
+
+// lockFile takes an exclusive flock on path+".lock" and writes our pid in
+// it, so that a second pastmon on the same database fails at once with a
+// useful message instead of fighting over SQLite locks.
+func lockFile(path string) (*os.File, error) {
+	name := path + ".lock"
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock database %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		pid := readPid(f)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by another process (pid %s?)", filepath.Base(path), pid)
+		}
+		return nil, fmt.Errorf("lock database %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+func readPid(f *os.File) string {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	pid := strings.TrimSpace(string(b[:n]))
+	if _, err := strconv.Atoi(pid); err != nil {
+		return "unknown"
+	}
+	return pid
+}
+
+// checkHealthy refuses a file that is not a SQLite database or fails
+// PRAGMA quick_check. It opens the file read-only, so a bad file is never
+// modified (no WAL, no migrations).
+func checkHealthy(ctx context.Context, path string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	if err := checkHeader(path); err != nil {
+		return err
+	}
+	ro, err := sql.Open("sqlite", dsn(path, "mode=ro", "_query_only=1"))
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", path, err)
+	}
+	defer ro.Close()
+	ro.SetMaxOpenConns(1)
+	var n int
+	if err := ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		return fmt.Errorf("database %s is corrupt or not a pastmon database (%v); move it away or restore a backup", path, err)
+	}
+	if st.Size() > quickCheckMaxBytes {
+		slog.Info("database is large: skipping quick_check at start", "path", path, "bytes", st.Size())
+		return nil
+	}
+	rows, err := ro.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return fmt.Errorf("database %s is corrupt (quick_check: %v); move it away or restore a backup", path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("check database %s: %w", path, err)
+		}
+		if s != "ok" {
+			problems = append(problems, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("database %s is corrupt (quick_check: %v); move it away or restore a backup", path, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s is corrupt (quick_check: %s); move it away or restore a backup", path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	defer f.Close()
+	b := make([]byte, 16)
+	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "SQLite format 3\x00" {
+		return fmt.Errorf("%s is not a SQLite database (bad header); move it away or choose another --db", path)
+	}
+	return nil
+}
