@@ -1,0 +1,143 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// errNoFilter is returned while no filter compiler is wired in.
+var errNoFilter = errors.New("capture filters are not supported yet")
+
+// compileFilter turns a tcpdump expression into a program for cooked
+// frames (packet.LinkRaw) that returns the snap length for packets to keep.
+var compileFilter = func(expr string, snaplen uint32) ([]bpf.Instruction, error) {
+	return nil, errNoFilter
+}
+
+// attachFilter attaches the whole socket filter: the prefix that keeps
+// IPv4/IPv6 on the chosen interfaces, then the user's filter.
+func attachFilter(fd int, cfg Config, ifindexes []int32) error {
+	prog, err := program(cfg, ifindexes)
+	if err != nil {
+		return err
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return fmt.Errorf("assemble filter: %w", err)
+	}
+	if len(raw) > bpfMaxInstructions {
+		return fmt.Errorf("filter %q: %d instructions, the kernel takes at most %d", cfg.Filter, len(raw), bpfMaxInstructions)
+	}
+	// bpf.RawInstruction and unix.SockFilter share the layout of struct
+	// sock_filter.
+	fprog := unix.SockFprog{
+		Len:    uint16(len(raw)),
+		Filter: (*unix.SockFilter)(unsafe.Pointer(&raw[0])),
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("attach filter %q: %w", cfg.Filter, err)
+	}
+	return nil
+}
+
+const bpfMaxInstructions = 4096 // BPF_MAXINSNS
+
+// Compile-time check that the cast in attachFilter stays valid.
+var _ = [1]struct{}{}[unsafe.Sizeof(bpf.RawInstruction{})-unsafe.Sizeof(unix.SockFilter{})]
+
+// program builds the socket filter. Its prefix
+//   - drops the outgoing copy of loopback packets, which the kernel shows
+//     twice (out and in), as tcpdump does;
+//   - keeps IPv4 and IPv6 only, as nothing else is measured;
+//   - keeps only the chosen interfaces when there are several (a single one
+//     is bound instead).
+//
+// What passes runs the user's filter, or is kept up to the snap length.
+func program(cfg Config, ifindexes []int32) ([]bpf.Instruction, error) {
+	user := []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}
+	if cfg.Filter != "" {
+		var err error
+		if user, err = compileFilter(cfg.Filter, uint32(cfg.Snaplen)); err != nil {
+			return nil, fmt.Errorf("filter %q: %w", cfg.Filter, err)
+		}
+	}
+	var p prefix
+	p.add(bpf.LoadExtension{Num: bpf.ExtType})
+	p.jump(unix.PACKET_OUTGOING, next, skip(2))
+	p.add(bpf.LoadExtension{Num: bpf.ExtLinkLayerType})
+	p.jump(unix.ARPHRD_LOOPBACK, reject, next)
+	checkIface := len(ifindexes) > 1
+	isIP := accept
+	if checkIface {
+		isIP = skip(1)
+	}
+	p.add(bpf.LoadExtension{Num: bpf.ExtProto})
+	p.jump(unix.ETH_P_IP, isIP, next)
+	if checkIface {
+		isIP = next
+	}
+	p.jump(unix.ETH_P_IPV6, isIP, reject)
+	if checkIface {
+		p.add(bpf.LoadExtension{Num: bpf.ExtInterfaceIndex})
+		for i, idx := range ifindexes {
+			miss := next
+			if i == len(ifindexes)-1 {
+				miss = reject
+			}
+			p.jump(uint32(idx), accept, miss)
+		}
+	}
+	return append(p.resolve(), user...), nil
+}
+
+// Jump targets inside the prefix: the next instruction, skip(n) further,
+// the rejecting return at the prefix's end, or the user's program after it.
+const (
+	next   = 0
+	reject = -1
+	accept = -2
+)
+
+func skip(n int) int { return n }
+
+type prefixJump struct {
+	at      int
+	ifTrue  int
+	ifFalse int
+}
+
+type prefix struct {
+	insns []bpf.Instruction
+	jumps []prefixJump
+}
+
+func (p *prefix) add(in bpf.Instruction) { p.insns = append(p.insns, in) }
+
+func (p *prefix) jump(val uint32, ifTrue, ifFalse int) {
+	p.jumps = append(p.jumps, prefixJump{at: len(p.insns), ifTrue: ifTrue, ifFalse: ifFalse})
+	p.insns = append(p.insns, bpf.JumpIf{Cond: bpf.JumpEqual, Val: val})
+}
+
+// resolve fills in the jump offsets and appends the rejecting return.
+func (p *prefix) resolve() []bpf.Instruction {
+	rej := len(p.insns)
+	offset := func(at, target int) uint8 {
+		switch target {
+		case reject:
+			return uint8(rej - at - 1)
+		case accept:
+			return uint8(rej - at)
+		}
+		return uint8(target)
+	}
+	for _, j := range p.jumps {
+		in := p.insns[j.at].(bpf.JumpIf)
+		in.SkipTrue, in.SkipFalse = offset(j.at, j.ifTrue), offset(j.at, j.ifFalse)
+		p.insns[j.at] = in
+	}
+	return append(p.insns, bpf.RetConstant{Val: 0})
+}

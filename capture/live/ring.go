@@ -1,0 +1,197 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/pastmon/pastmon/capture"
+	"github.com/pastmon/pastmon/capture/packet"
+	"golang.org/x/sys/unix"
+)
+
+// Offsets in the ring, from the kernel's TPACKET_V3 layout: a block starts
+// with tpacket_block_desc (version, offset_to_priv, then tpacket_hdr_v1);
+// every packet with tpacket3_hdr followed by sockaddr_ll.
+const (
+	blockStatusOff = 8
+	blockNumOff    = 12
+	blockFirstOff  = 16
+	blockHdrLen    = 48
+	pktHdrLen      = unix.SizeofTpacket3Hdr // 48, already TPACKET_ALIGNed
+	sockaddrLen    = unix.SizeofSockaddrLinklayer
+	// frameOverhead is what the kernel puts before the data of a cooked
+	// packet: TPACKET_ALIGN(tpacket3_hdr + sockaddr_ll) + 16.
+	frameOverhead = 96
+	// frameSize only matters to the kernel's sanity checks in V3, where
+	// packets are packed into blocks back to back.
+	frameSize = 1 << 11
+)
+
+// ring is the memory-mapped TPACKET_V3 receive ring and the reader's
+// position in it.
+type ring struct {
+	mem       []byte
+	blockSize int
+	numBlocks int
+
+	block int  // index of the block being read
+	owned bool // block is ours (TP_STATUS_USER) and not yet released
+	left  uint32
+	off   int // offset of the next packet inside the block
+}
+
+func (r *ring) setup(fd int, cfg Config) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fmt.Errorf("set TPACKET_V3: %w", err)
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(cfg.BlockSize),
+		Block_nr:       uint32(cfg.NumBlocks),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(cfg.BlockSize / frameSize * cfg.NumBlocks),
+		Retire_blk_tov: uint32(cfg.BlockTimeout / time.Millisecond),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("set up receive ring of %d × %d bytes: %w", cfg.NumBlocks, cfg.BlockSize, err)
+	}
+	size := cfg.BlockSize * cfg.NumBlocks
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("map receive ring of %d bytes: %w", size, err)
+	}
+	r.mem, r.blockSize, r.numBlocks = mem, cfg.BlockSize, cfg.NumBlocks
+	return nil
+}
+
+func (r *ring) unmap() error {
+	if r.mem == nil {
+		return nil
+	}
+	mem := r.mem
+	r.mem = nil
+	if err := unix.Munmap(mem); err != nil {
+		return fmt.Errorf("unmap ring: %w", err)
+	}
+	return nil
+}
+
+func (r *ring) status() *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.mem[r.block*r.blockSize+blockStatusOff]))
+}
+
+// acquire takes the current block if the kernel has handed it over.
+func (r *ring) acquire() bool {
+	if atomic.LoadUint32(r.status())&unix.TP_STATUS_USER == 0 {
+		return false
+	}
+	base := r.block * r.blockSize
+	r.owned = true
+	r.left = *(*uint32)(unsafe.Pointer(&r.mem[base+blockNumOff]))
+	r.off = int(*(*uint32)(unsafe.Pointer(&r.mem[base+blockFirstOff])))
+	return true
+}
+
+// advance gives the current block back to the kernel and moves to the next.
+func (r *ring) advance() {
+	atomic.StoreUint32(r.status(), unix.TP_STATUS_KERNEL)
+	r.owned = false
+	r.block++
+	if r.block == r.numBlocks {
+		r.block = 0
+	}
+}
+
+var errCorruptRing = errors.New("live capture: packet outside its ring block")
+
+// next fills f with the next packet of the owned block.
+func (r *ring) next(f *capture.Frame) error {
+	off := r.off
+	if off < blockHdrLen || off+pktHdrLen+sockaddrLen > r.blockSize {
+		return fmt.Errorf("%w: offset %d", errCorruptRing, off)
+	}
+	base := r.block * r.blockSize
+	h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&r.mem[base+off]))
+	sll := (*unix.RawSockaddrLinklayer)(unsafe.Pointer(&r.mem[base+off+pktHdrLen]))
+	start := off + int(h.Mac)
+	end := start + int(h.Snaplen)
+	if end > r.blockSize || start < off+pktHdrLen {
+		return fmt.Errorf("%w: data %d..%d", errCorruptRing, start, end)
+	}
+	r.left--
+	if h.Next_offset != 0 {
+		r.off = off + int(h.Next_offset)
+	} else {
+		r.left = 0
+	}
+	f.Data = r.mem[base+start : base+end : base+end]
+	f.TS = int64(h.Sec)*1e9 + int64(h.Nsec)
+	f.Iface = sll.Ifindex
+	f.Link = packet.LinkRaw
+	f.WireLen = int(h.Len)
+	return nil
+}
+
+// ReadFrame fills f with the next captured frame. f.Data points into the
+// ring and stays valid until the next call. It blocks until a frame
+// arrives, returns capture.ErrIdle when none came within the poll interval,
+// and the context's error once the context given to Open is done.
+func (s *Source) ReadFrame(f *capture.Frame) error {
+	r := &s.ring
+	for {
+		if r.owned && r.left > 0 {
+			return s.ring.next(f)
+		}
+		if r.owned {
+			r.advance()
+			if s.done.Load() {
+				return s.ctx.Err()
+			}
+		}
+		if r.acquire() {
+			continue
+		}
+		if s.done.Load() {
+			return s.ctx.Err()
+		}
+		if err := s.wait(); err != nil {
+			return err
+		}
+	}
+}
+
+// wait polls until the kernel may have handed over a block. It returns
+// capture.ErrIdle after a quiet poll interval.
+func (s *Source) wait() error {
+	s.pollFDs[0].Revents, s.pollFDs[1].Revents = 0, 0
+	n, err := unix.Poll(s.pollFDs, s.timeout)
+	switch {
+	case errors.Is(err, unix.EINTR):
+		return nil
+	case err != nil:
+		return fmt.Errorf("poll capture on %s: %w", s.name, err)
+	case n == 0:
+		return capture.ErrIdle
+	case s.pollFDs[1].Revents != 0:
+		s.done.Store(true)
+		return s.ctx.Err()
+	case s.pollFDs[0].Revents&unix.POLLNVAL != 0:
+		return fmt.Errorf("poll capture on %s: socket closed", s.name)
+	case s.pollFDs[0].Revents&unix.POLLERR != 0:
+		s.clearSocketError()
+	}
+	return nil
+}
+
+// clearSocketError reads (and so resets) a pending socket error, such as
+// ENETDOWN when a captured interface goes down, which would otherwise keep
+// poll returning at once. Capture resumes when the interface comes back.
+func (s *Source) clearSocketError() {
+	code, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && code != 0 {
+		slog.Warn("live capture: socket error", "interfaces", s.name, "err", unix.Errno(code))
+	}
+}
