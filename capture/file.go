@@ -1,0 +1,231 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Progresser is implemented by sources that know how far through their
+// input they are, for a progress line. total is -1 when unknown (stdin).
+type Progresser interface {
+	Progress() (done, total int64)
+}
+
+// maxRecord is the longest record a capture file may hold: libpcap's
+// MAXIMUM_SNAPLEN. Longer records are refused rather than buffered, so a
+// hostile length field cannot make the reader allocate gigabytes.
+const maxRecord = 262144
+
+const readBufferSize = 1 << 20
+
+const (
+	magicPcapMicro = 0xa1b2c3d4
+	magicPcapNano  = 0xa1b23c4d
+	magicPcapng    = 0x0a0d0d0a
+)
+
+// OpenFile opens a capture file for reading: pcap (microsecond or
+// nanosecond timestamps, either byte order), pcapng (any number of
+// interfaces, each with its own link type and timestamp resolution), or
+// either of them gzip-compressed. The format is told by the magic bytes,
+// never by the name. path "-" reads standard input.
+//
+// ReadFrame returns io.EOF at the end of the file. A damaged or truncated
+// file delivers every record before the damage, then an error naming the
+// file and the packet number (io.ErrUnexpectedEOF for a cut-off record);
+// every later call returns the same error.
+func OpenFile(path string) (Source, error) {
+	s := &fileSource{name: path, total: -1}
+	var in io.Reader
+	if path == "-" {
+		s.name = "stdin"
+		in = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err // already "open <path>: ..."
+		}
+		s.file = f
+		in = f
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			s.total = st.Size()
+		}
+	}
+	s.counter = &countingReader{r: in}
+	if err := s.open(bufio.NewReaderSize(s.counter, readBufferSize)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", s.name, err)
+	}
+	return s, nil
+}
+
+type fileSource struct {
+	name    string
+	file    *os.File // nil for stdin, which is not ours to close
+	counter *countingReader
+	total   int64
+	gz      *gzip.Reader
+	pcap    *pcapgo.Reader
+	ng      *pcapgo.NgReader
+	link    uint16 // of a pcap file; pcapng has one per interface
+	packets int64  // records delivered
+	err     error  // sticky: after an error the stream is out of step
+}
+
+// open detects the format, unwrapping one layer of gzip.
+func (s *fileSource) open(br *bufio.Reader) error {
+	magic, err := peekMagic(br)
+	if err != nil {
+		return err
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		if s.gz, err = gzip.NewReader(br); err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+		br = bufio.NewReaderSize(s.gz, readBufferSize)
+		if magic, err = peekMagic(br); err != nil {
+			return fmt.Errorf("gzip: %w", err)
+		}
+	}
+	le := binary.LittleEndian.Uint32(magic)
+	be := binary.BigEndian.Uint32(magic)
+	switch {
+	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
+		return s.openPcap(br)
+	case le == magicPcapng:
+		return s.openPcapng(br)
+	}
+	return fmt.Errorf("not a pcap or pcapng file (magic 0x%08x)", be)
+}
+
+func peekMagic(br *bufio.Reader) ([]byte, error) {
+	magic, err := br.Peek(4)
+	switch {
+	case len(magic) == 0 && (err == nil || err == io.EOF):
+		return nil, errors.New("empty file, not a pcap or pcapng file")
+	case err == io.EOF:
+		return nil, fmt.Errorf("not a pcap or pcapng file (only %d bytes)", len(magic))
+	case err != nil:
+		return nil, err
+	}
+	return magic, nil
+}
+
+func (s *fileSource) openPcap(br *bufio.Reader) error {
+	r, err := pcapgo.NewReader(br)
+	if err != nil {
+		return fmt.Errorf("pcap header: %w", eof(err))
+	}
+	// Records up to maxRecord are read whatever the header's snap length
+	// says (writers that do not truncate exist, as tcpdump knows); beyond
+	// it, or beyond an absurd snap length, the reader errors out.
+	r.SetSnaplen(maxRecord)
+	s.pcap = r
+	s.link = uint16(r.LinkType())
+	return nil
+}
+
+func (s *fileSource) openPcapng(br *bufio.Reader) error {
+	r, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+	if err != nil {
+		return fmt.Errorf("pcapng header: %w", eof(err))
+	}
+	s.ng = r
+	return nil
+}
+
+// eof turns a clean end inside a header into the truncation it is.
+func eof(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ReadFrame delivers the next record. f.Data is valid until the next call.
+func (s *fileSource) ReadFrame(f *Frame) error {
+	if s.err != nil {
+		return s.err
+	}
+	var (
+		data []byte
+		ci   gopacket.CaptureInfo
+		link = s.link
+		err  error
+	)
+	if s.pcap != nil {
+		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+	} else {
+		data, ci, err = s.ng.ZeroCopyReadPacketData()
+		if err == nil {
+			link, err = ngLink(ci)
+		}
+	}
+	if err == nil && ci.CaptureLength > maxRecord {
+		err = fmt.Errorf("record length %d exceeds %d", ci.CaptureLength, maxRecord)
+	}
+	if err != nil {
+		if err == io.EOF {
+			s.err = io.EOF
+		} else {
+			s.err = fmt.Errorf("read %s: packet %d: %w", s.name, s.packets+1, err)
+		}
+		return s.err
+	}
+	s.packets++
+	*f = Frame{Data: data, TS: ci.Timestamp.UnixNano(), Iface: int32(ci.InterfaceIndex), Link: link, WireLen: ci.Length}
+	return nil
+}
+
+// ngLink is the link type pcapgo's NgReader reports for a record's
+// interface (WantMixedLinkType).
+func ngLink(ci gopacket.CaptureInfo) (uint16, error) {
+	if len(ci.AncillaryData) > 0 {
+		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+			return uint16(lt), nil
+		}
+	}
+	return 0, errors.New("pcapng record without an interface link type")
+}
+
+// Progress reports the bytes read from the file (compressed bytes for a
+// gzip file) and the file's size, -1 for a pipe or stdin.
+func (s *fileSource) Progress() (done, total int64) {
+	return s.counter.n.Load(), s.total
+}
+
+func (s *fileSource) Close() error {
+	var err error
+	if s.gz != nil {
+		err = s.gz.Close()
+	}
+	if s.file != nil {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// countingReader counts the bytes read through it; Progress reads the
+// count from another goroutine.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
