@@ -1,0 +1,212 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pastmon/pastmon/store"
+)
+
+const (
+	sessionCookie = "pastmon_session"
+	// loginCookie carries the login form's CSRF token (double submit):
+	// there is no session yet to hold it.
+	loginCookie = "pastmon_login"
+	csrfField   = "csrf"
+	csrfHeader  = "X-CSRF-Token"
+	maxFormBody = 64 << 10
+)
+
+type ctxKey struct{}
+
+// identity is who a request acts for. session is nil under HTTP Basic.
+type identity struct {
+	user    store.User
+	session *store.Session
+}
+
+func identityFrom(ctx context.Context) *identity {
+	id, _ := ctx.Value(ctxKey{}).(*identity)
+	return id
+}
+
+// equalSecret compares secrets in constant time, length included.
+func equalSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// clientAddr is the peer's IP. Proxy headers are ignored on purpose: they
+// are trivially forged and would defeat the login limits.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// errAuth is an authentication failure with the status to answer.
+type errAuth struct {
+	status int
+	msg    string
+	wait   time.Duration
+}
+
+func (e *errAuth) Error() string { return e.msg }
+
+// authenticate finds the user from the session cookie or HTTP Basic.
+// It returns nil, nil for an anonymous request.
+func (s *Server) authenticate(r *http.Request) (*identity, error) {
+	ctx := r.Context()
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		sess, user, err := s.db.Session(ctx, c.Value, s.now())
+		switch {
+		case err == nil:
+			return &identity{user: user, session: &sess}, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("look up session: %w", err)
+		}
+	}
+	name, password, ok := r.BasicAuth()
+	if !ok {
+		return nil, nil
+	}
+	now, client := s.now(), clientAddr(r)
+	if ok, wait := s.limiter.loginAllowed(client, name, now); !ok {
+		return nil, &errAuth{status: http.StatusTooManyRequests, msg: "too many failed logins; try again later", wait: wait}
+	}
+	user, err := s.db.CheckPassword(ctx, name, password)
+	if errors.Is(err, store.ErrBadCredentials) || errors.Is(err, store.ErrNotFound) {
+		s.limiter.loginFailed(client, name, now)
+		s.log.Warn("basic auth failed", "user", name, "client", client)
+		return nil, &errAuth{status: http.StatusUnauthorized, msg: "wrong user name or password"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check password of %s: %w", name, err)
+	}
+	return &identity{user: user}, nil
+}
+
+// requireUser refuses anonymous requests and, for sessions, state changes
+// without the session's CSRF token.
+func (s *Server) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.authenticate(r)
+		if err != nil {
+			s.authFailed(w, r, err)
+			return
+		}
+		if id == nil {
+			if wantsHTML(r) {
+				s.renderLogin(w, r, http.StatusUnauthorized, r.URL.RequestURI(), "", "")
+				return
+			}
+			writeJSONError(w, http.StatusUnauthorized, "login required: a session cookie or HTTP Basic credentials")
+			return
+		}
+		if id.session != nil && !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+			token := r.Header.Get(csrfHeader)
+			if token == "" {
+				token = r.PostFormValue(csrfField)
+			}
+			if token == "" || !equalSecret(token, id.session.CSRF) {
+				s.log.Warn("CSRF token missing or wrong", "user", id.user.Name, "path", r.URL.Path)
+				writeJSONError(w, http.StatusForbidden, "CSRF token missing or wrong: reload the page and try again")
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *errAuth
+	if !errors.As(err, &ae) {
+		s.log.Error("authenticate", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	if ae.wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ae.wait.Seconds())+1))
+	}
+	writeJSONError(w, ae.status, ae.msg)
+}
+
+// requireChanged keeps a user with an initial password on the password
+// page until it is changed.
+func (s *Server) requireChanged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := identityFrom(r.Context())
+		if id.user.MustChange {
+			if wantsHTML(r) {
+				s.renderPassword(w, r, http.StatusForbidden, "")
+				return
+			}
+			writeJSONError(w, http.StatusForbidden, "password must be changed first: POST /password")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !identityFrom(r.Context()).user.Admin {
+			writeJSONError(w, http.StatusForbidden, "administrators only")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wantsHTML tells a browser navigation from a script.
+func wantsHTML(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, sess store.Session) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: sess.ID, Path: "/", Expires: sess.Expires,
+		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	return next
+}

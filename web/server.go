@@ -1,0 +1,195 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pastmon/pastmon/assets"
+	"github.com/pastmon/pastmon/store"
+)
+
+// Config is what a Server needs. DB is required; everything else has a
+// usable zero value.
+type Config struct {
+	DB *store.DB
+	// Token authenticates sensors on the ingest route; empty disables ingest.
+	Token string
+	// MetricsToken lets a scraper read /metrics without a user account.
+	MetricsToken string
+	// TLS marks session cookies Secure.
+	TLS     bool
+	Version string
+	Logger  *slog.Logger
+	// Now replaces the wall clock (tests).
+	Now func() time.Time
+	// SessionTTL is how long a login lasts (default 12 h).
+	SessionTTL time.Duration
+	// Login limits failed logins per client address and per user name
+	// (default 10 per client and 5 per user in 5 minutes).
+	Login LoginLimit
+}
+
+// LoginLimit bounds failed login attempts within Window.
+type LoginLimit struct {
+	PerClient, PerUser int
+	Window             time.Duration
+}
+
+// Server is the web node's HTTP handler.
+type Server struct {
+	cfg     Config
+	db      *store.DB
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	limiter *limiter
+	router  chi.Router
+	ingest  ingestCounters
+}
+
+// New builds the handler. It fails only if the embedded templates do not
+// parse.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("web: no database")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Login.Window <= 0 {
+		cfg.Login.Window = 5 * time.Minute
+	}
+	if cfg.Login.PerClient <= 0 {
+		cfg.Login.PerClient = 10
+	}
+	if cfg.Login.PerUser <= 0 {
+		cfg.Login.PerUser = 5
+	}
+	pages, err := parsePages(assets.Templates())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: pages, limiter: newLimiter(cfg.Login)}
+	s.ingest.byCode = map[int]uint64{}
+	s.router = s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Router exposes the routes (for chi.Walk).
+func (s *Server) Router() chi.Routes { return s.router }
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.methodNotAllowed)
+
+	r.Get("/healthz", s.healthz)
+	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler(assets.Static())))
+	r.Get("/login", s.loginPage)
+	r.Post("/login", s.login)
+	r.Post(IngestPath, s.handleIngest)
+	r.Get("/metrics", s.metrics)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireUser)
+		r.Post("/logout", s.logout)
+		r.Get("/password", s.passwordPage)
+		r.Post("/password", s.changePassword)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireChanged)
+			r.Get("/", s.overview)
+			r.Get("/servers/{server}", s.serverPage)
+			r.Get("/sensors", s.sensorsPage)
+			r.Get("/users", s.usersPage)
+			r.Get("/api/v1/servers", s.apiServers)
+			r.Get("/api/v1/series", s.apiSeries)
+			r.Get("/api/v1/sensors", s.apiSensors)
+			r.Group(func(r chi.Router) {
+				r.Use(requireAdmin)
+				r.Post("/users", s.addUser)
+				r.Post("/users/{name}/delete", s.deleteUser)
+				r.Post("/users/{name}/password", s.resetPassword)
+			})
+		})
+	})
+	return r
+}
+
+// staticHandler serves embedded files without directory listings.
+func staticHandler(root fs.FS) http.Handler {
+	files := http.FileServerFS(root)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st, err := fs.Stat(root, cleanStatic(r.URL.Path)); err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})
+}
+
+func cleanStatic(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				writeJSONError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": s.cfg.Version})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSONError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeJSONError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+}
