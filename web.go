@@ -2,17 +2,236 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web"
 )
 
-// webCommand is "pastmon web". Not built yet: see the open issues.
+// webCommand is "pastmon web": the store, the HTTP server and, beside it,
+// a local sensor and the etcd registration (startCluster).
 type webCommand struct{ stdout, stderr io.Writer }
 
+// webConfig is the parsed command line of "pastmon web".
+type webConfig struct {
+	Listen, DB, Token, AdminPassword, MetricsToken, TLSCert, TLSKey, Interface string
+	NoSensor                                                                   bool
+	Snaplen                                                                    int
+	EtcdEndpoints, EtcdKey, EtcdCACert, EtcdCert, EtcdCertKey, AdvertiseURL    string
+	Retention                                                                  time.Duration
+	Filter                                                                     string // remaining args: a tcpdump filter expression
+}
+
+const (
+	// hourlyRetention keeps the hourly rollups (30-day and longer charts)
+	// well beyond the 5-minute rows.
+	hourlyRetention = 400 * 24 * time.Hour
+	maintainEvery   = 5 * time.Minute
+	shutdownTimeout = 10 * time.Second
+)
+
 func (c *webCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet("web", c.stderr)
-	if err := parseFlags(fs, args); err != nil {
+	cfg, check, err := parseWebFlags(args, c.stderr)
+	if err != nil {
 		return err
 	}
-	return errors.New("web: not implemented yet")
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("web: %w: %w", err, errUsage)
+	}
+	if check {
+		fmt.Fprintln(c.stdout, "web: configuration ok")
+		return nil
+	}
+	return runWeb(ctx, cfg)
+}
+
+func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
+	cfg := &webConfig{}
+	fs := newFlagSet("web", stderr)
+	fs.StringVar(&cfg.Listen, "listen", ":8080", "HTTP(S) listen address")
+	fs.StringVar(&cfg.DB, "db", "pastmon.db", "SQLite database file")
+	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
+	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
+	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&cfg.Interface, "interface", "any", "interface the local sensor captures on")
+	fs.BoolVar(&cfg.NoSensor, "no-sensor", false, "run no local sensor")
+	fs.IntVar(&cfg.Snaplen, "snaplen", 256, "bytes captured per packet by the local sensor")
+	fs.StringVar(&cfg.EtcdEndpoints, "etcd-endpoints", "", "comma-separated etcd endpoints to register this web node in")
+	fs.StringVar(&cfg.EtcdKey, "etcd-key", "/services/website/pastmon-web@1", "etcd key of the registration")
+	fs.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA certificate for etcd TLS")
+	fs.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for etcd TLS")
+	fs.StringVar(&cfg.EtcdCertKey, "etcd-cert-key", "", "client key for etcd TLS")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL sensors reach this node at (default from --listen)")
+	check := fs.Bool("check", false, "validate the flags and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, false, err
+	}
+	cfg.Filter = strings.Join(fs.Args(), " ")
+	return cfg, *check, nil
+}
+
+func (cfg *webConfig) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want [host]:port: %v", cfg.Listen, err))
+	}
+	if cfg.DB == "" {
+		errs = append(errs, errors.New("--db: want a file name"))
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	} else if cfg.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
+		}
+	}
+	if cfg.Retention < time.Hour {
+		errs = append(errs, fmt.Errorf("--retention %s: want at least 1h (e.g. 840h for 35 days)", cfg.Retention))
+	}
+	if cfg.Snaplen < 64 || cfg.Snaplen > 262144 {
+		errs = append(errs, fmt.Errorf("--snaplen %d: want 64 to 262144", cfg.Snaplen))
+	}
+	if !cfg.NoSensor && cfg.Interface == "" {
+		errs = append(errs, errors.New("--interface: want an interface name or any (or --no-sensor)"))
+	}
+	if cfg.EtcdEndpoints != "" && !strings.HasPrefix(cfg.EtcdKey, "/") {
+		errs = append(errs, fmt.Errorf("--etcd-key %q: want a key starting with /", cfg.EtcdKey))
+	}
+	if cfg.AdvertiseURL != "" {
+		if u, err := url.Parse(cfg.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--advertise-url %q: want http://host:port or https://host:port", cfg.AdvertiseURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runWeb serves until ctx is cancelled, then shuts down in order: HTTP
+// server, cluster (sensor, registration), background maintenance, store.
+func runWeb(ctx context.Context, cfg *webConfig) error {
+	log := slog.Default()
+	db, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	defer db.Close()
+	if err := ensureAdmin(ctx, db, cfg.AdminPassword, log); err != nil {
+		return err
+	}
+	if cfg.Token == "" {
+		log.Warn("no --token: the ingest API refuses every sensor but the local one")
+	}
+	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken,
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "db", cfg.DB)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopCluster, err := startCluster(ctx, cfg, db)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("web: start cluster: %w", err)
+	}
+	maintained := make(chan struct{})
+	go func() { defer close(maintained); maintainLoop(ctx, db, cfg.Retention, log) }()
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("web: serve: %w", err)
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer scancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		log.Warn("http shutdown", "err", serr)
+	}
+	stopCluster()
+	cancel()
+	<-maintained
+	if cerr := db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("web: close database: %w", cerr)
+	}
+	log.Info("stopped")
+	return err
+}
+
+func ensureAdmin(ctx context.Context, db *store.DB, password string, log *slog.Logger) error {
+	created, err := db.EnsureAdmin(ctx, password)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	switch {
+	case created && password == "":
+		log.Warn("created user admin with password admin: it must be changed at first login (or start with --admin-password)")
+	case created:
+		log.Info("created user admin with the password given by --admin-password")
+	}
+	return nil
+}
+
+// listen binds the address before anything else starts, so a port in use
+// fails fast; with --tls-cert it serves HTTPS.
+func listen(cfg *webConfig) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("web: listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLSCert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("web: load TLS key pair %s, %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// maintainLoop rolls windows up into hours and applies retention, at start
+// and then every few minutes.
+func maintainLoop(ctx context.Context, db *store.DB, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(maintainEvery)
+	defer t.Stop()
+	for {
+		if err := db.Maintain(ctx, time.Now(), retention, max(retention, hourlyRetention)); err != nil && ctx.Err() == nil {
+			log.Error("database maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
