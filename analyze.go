@@ -1,18 +1,402 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pastmon/pastmon/capture"
+	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/window"
 )
 
-// analyzeCommand is "pastmon analyze". Not built yet: see the open issues.
+// analyzeCommand is "pastmon analyze": it runs capture files through the
+// same pipeline as a sensor and prints per-server results for the whole input.
 type analyzeCommand struct{ stdout, stderr io.Writer }
 
 func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("analyze", c.stderr)
+	format := fs.String("format", "table", "output: table or json")
+	conns := fs.Bool("connections", false, "print one JSON object per connection instead of the server summary")
+	maxFlows := fs.Int("max-flows", tcp.DefaultMaxFlows, "connections tracked at once")
+	fs.Usage = func() {
+		fmt.Fprint(c.stderr, "Usage: pastmon analyze [flags] FILE... [tcpdump filter expression ...]\n\n"+
+			"FILE is a pcap or pcapng file, optionally gzip-compressed, or - for standard input.\n"+
+			"Several files are analysed as one stream, in the order given. Flags come first.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return errors.New("analyze: not implemented yet")
+	if *format != "table" && *format != "json" {
+		return fmt.Errorf("analyze: --format %q: want table or json: %w", *format, errUsage)
+	}
+	if *maxFlows <= 0 {
+		return fmt.Errorf("analyze: --max-flows %d: want a positive number: %w", *maxFlows, errUsage)
+	}
+	files, filter, err := splitInputs(fs.Args())
+	if err != nil {
+		return err
+	}
+	src, err := openInputs(files)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	src.progress, src.out = terminal(c.stderr), c.stderr
+
+	out := bufio.NewWriter(c.stdout)
+	defer out.Flush()
+	totals := map[netip.AddrPort]*window.Summary{}
+	cfg := capture.Config{
+		Filter:   filter,
+		MaxFlows: *maxFlows,
+		OnWindow: func(s window.Summary) { mergeTotal(totals, &s) },
+	}
+	var recErr error
+	if *conns {
+		enc := json.NewEncoder(out)
+		cfg.OnRecord = func(r *tcp.Record) {
+			if err := enc.Encode(connectionJSON(r)); err != nil && recErr == nil {
+				recErr = err
+			}
+		}
+	}
+	stats, runErr := capture.Run(ctx, src, cfg)
+	src.endProgress()
+	reportSkipped(c.stderr, &stats)
+	if recErr != nil {
+		return fmt.Errorf("analyze: write: %w", recErr)
+	}
+	if !*conns {
+		var werr error
+		if *format == "json" {
+			werr = writeJSON(out, totals)
+		} else {
+			werr = writeTable(out, totals)
+		}
+		if werr != nil {
+			return fmt.Errorf("analyze: write: %w", werr)
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("analyze: %w", runErr)
+	}
+	return nil
+}
+
+// splitInputs separates capture files (arguments naming an existing file,
+// or "-") from the words of the filter expression.
+func splitInputs(args []string) (files []string, filter string, err error) {
+	var words []string
+	for _, a := range args {
+		if a == "-" {
+			files = append(files, a)
+			continue
+		}
+		if _, err := os.Stat(a); err == nil {
+			files = append(files, a)
+			continue
+		}
+		if len(files) == 0 && looksLikePath(a) {
+			_, err := os.Stat(a)
+			return nil, "", fmt.Errorf("analyze: %w", err)
+		}
+		words = append(words, a)
+	}
+	if len(files) == 0 {
+		return nil, "", fmt.Errorf("analyze: no capture file given: %w", errUsage)
+	}
+	return files, strings.Join(words, " "), nil
+}
+
+// looksLikePath tells a mistyped file name from a filter word, so that it
+// gets "no such file" rather than a filter syntax error.
+func looksLikePath(a string) bool {
+	if strings.ContainsRune(a, '/') {
+		return true
+	}
+	for _, ext := range []string{".pcap", ".pcapng", ".cap", ".gz"} {
+		if strings.HasSuffix(a, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// inputs reads several capture files as one stream.
+type inputs struct {
+	names    []string
+	cur      capture.Source
+	progress bool
+	frames   uint64
+	lastShow time.Time
+	shown    bool
+	out      io.Writer
+	done     int64 // sizes of the files finished
+	total    int64
+}
+
+func openInputs(names []string) (*inputs, error) {
+	in := &inputs{names: names}
+	for _, n := range names {
+		if n == "-" {
+			in.total = -1
+			continue
+		}
+		st, err := os.Stat(n)
+		if err != nil {
+			return nil, fmt.Errorf("analyze: %w", err)
+		}
+		if in.total >= 0 {
+			in.total += st.Size()
+		}
+	}
+	if err := in.next(); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *inputs) next() error {
+	src, err := capture.OpenFile(in.names[0])
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	in.names = in.names[1:]
+	in.cur = src
+	return nil
+}
+
+func (in *inputs) ReadFrame(f *capture.Frame) error {
+	for {
+		err := in.cur.ReadFrame(f)
+		if err == nil {
+			if in.frames++; in.progress && in.frames%65536 == 0 {
+				in.showProgress()
+			}
+			return nil
+		}
+		if !errors.Is(err, io.EOF) || len(in.names) == 0 {
+			return err
+		}
+		if p, ok := in.cur.(capture.Progresser); ok {
+			d, _ := p.Progress()
+			in.done += d
+		}
+		in.cur.Close()
+		if err := in.next(); err != nil {
+			in.cur = errSource{err}
+			return err
+		}
+	}
+}
+
+func (in *inputs) Close() error { return in.cur.Close() }
+
+type errSource struct{ err error }
+
+func (e errSource) ReadFrame(*capture.Frame) error { return e.err }
+func (e errSource) Close() error                   { return nil }
+
+func (in *inputs) showProgress() {
+	if time.Since(in.lastShow) < 500*time.Millisecond {
+		return
+	}
+	in.lastShow = time.Now()
+	done := in.done
+	if p, ok := in.cur.(capture.Progresser); ok {
+		d, _ := p.Progress()
+		done += d
+	}
+	line := fmt.Sprintf("analyze: %d packets, %s read", in.frames, humanBytes(uint64(done)))
+	if in.total > 0 {
+		line += fmt.Sprintf(" (%.0f%%)", 100*float64(done)/float64(in.total))
+	}
+	fmt.Fprintf(in.out, "\r%-70s", line)
+	in.shown = true
+}
+
+func (in *inputs) endProgress() {
+	if in.shown {
+		fmt.Fprintf(in.out, "\r%-70s\r", "")
+	}
+}
+
+// terminal reports whether w is a terminal (for the progress line).
+func terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func mergeTotal(totals map[netip.AddrPort]*window.Summary, s *window.Summary) {
+	t := totals[s.Server]
+	if t == nil {
+		t = &window.Summary{Server: s.Server}
+		totals[s.Server] = t
+	}
+	t.Counters.Add(&s.Counters)
+	for i := range t.Metrics {
+		t.Metrics[i].Merge(&s.Metrics[i])
+	}
+}
+
+func reportSkipped(w io.Writer, s *capture.Stats) {
+	if n := s.Skipped.Skipped(); n > 0 {
+		fmt.Fprintf(w, "skipped %d packets: %s\n", n, s.Skipped.String())
+	}
+	if s.Filtered > 0 {
+		fmt.Fprintf(w, "filtered out %d packets\n", s.Filtered)
+	}
+	if s.Duplicates > 0 {
+		fmt.Fprintf(w, "ignored %d packets seen on a second interface\n", s.Duplicates)
+	}
+	if s.Evicted > 0 {
+		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
+	}
+}
+
+// sortedServers orders servers by connections, most first, then by address.
+func sortedServers(totals map[netip.AddrPort]*window.Summary) []*window.Summary {
+	out := make([]*window.Summary, 0, len(totals))
+	for _, s := range totals {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *window.Summary) int {
+		if c := cmp.Compare(b.Connections, a.Connections); c != 0 {
+			return c
+		}
+		return a.Server.Compare(b.Server)
+	})
+	return out
+}
+
+type serverJSON struct {
+	Server string `json:"server"`
+	window.Counters
+	RTT          window.Stats `json:"rtt"`
+	RTTServer    window.Stats `json:"rtt_server"`
+	RTTClient    window.Stats `json:"rtt_client"`
+	ConnectTime  window.Stats `json:"connect_time"`
+	ResponseTime window.Stats `json:"response_time"`
+	TransferTime window.Stats `json:"transfer_time"`
+}
+
+func writeJSON(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
+	servers := []serverJSON{}
+	for _, s := range sortedServers(totals) {
+		m := &s.Metrics
+		servers = append(servers, serverJSON{
+			Server: s.Server.String(), Counters: s.Counters,
+			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
+			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Servers []serverJSON `json:"servers"`
+	}{servers})
+}
+
+func writeTable(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SERVER\tCONNS\tESTAB\tREFUSED\tUNANSW\tRESETS\tSYN-RETRY\tRETRANS\tTRANS\tTO-SRV\tFROM-SRV\tRTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
+	for _, s := range sortedServers(totals) {
+		m := &s.Metrics
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			s.Server, s.Connections, s.Established, s.Refused, s.Unanswered, s.Resets, s.SynRetries,
+			s.Retransmits, s.Transactions, humanBytes(s.BytesToServer), humanBytes(s.BytesFromServer),
+			humanMicros(m[window.RTT].Quantile(0.5)), humanMicros(m[window.RTT].Quantile(0.95)),
+			humanMicros(m[window.ConnectTime].Quantile(0.5)),
+			humanMicros(m[window.ResponseTime].Quantile(0.5)), humanMicros(m[window.ResponseTime].Quantile(0.95)),
+			humanMicros(m[window.TransferTime].Quantile(0.95)))
+	}
+	return tw.Flush()
+}
+
+// humanMicros prints a duration in µs with three significant digits.
+func humanMicros(us float64) string {
+	switch {
+	case math.IsNaN(us):
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%.3gµs", us)
+	case us < 1e6:
+		return fmt.Sprintf("%.3gms", us/1e3)
+	default:
+		return fmt.Sprintf("%.3gs", us/1e6)
+	}
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	v, suffix := float64(n), "kMGTPE"
+	i := -1
+	for v >= unit && i < len(suffix)-1 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.3g%cB", v, suffix[i])
+}
+
+type transactionJSON struct {
+	RequestAt     string   `json:"request_at"`
+	ResponseTime  *float64 `json:"response_time_us"`
+	TransferTime  *float64 `json:"transfer_time_us"`
+	RequestBytes  uint64   `json:"request_bytes"`
+	ResponseBytes uint64   `json:"response_bytes"`
+}
+
+type connJSON struct {
+	Client       string            `json:"client"`
+	Server       string            `json:"server"`
+	Start        string            `json:"start"`
+	Outcome      string            `json:"outcome"`
+	Reset        bool              `json:"reset"`
+	SynRetries   uint64            `json:"syn_retries"`
+	RTTServer    *float64          `json:"rtt_server_us"`
+	RTTClient    *float64          `json:"rtt_client_us"`
+	ConnectTime  *float64          `json:"connect_time_us"`
+	Retransmits  uint64            `json:"retransmits"`
+	BytesTo      uint64            `json:"bytes_to_server"`
+	BytesFrom    uint64            `json:"bytes_from_server"`
+	Transactions []transactionJSON `json:"transactions"`
+}
+
+func connectionJSON(r *tcp.Record) connJSON {
+	c := connJSON{
+		Client: r.Client.String(), Server: r.Server.String(), Start: r.Start.UTC().Format(tcp.TimeFormat),
+		Outcome: r.Outcome, Reset: r.Reset, SynRetries: r.SynRetries,
+		RTTServer: r.RTTServer, RTTClient: r.RTTClient, ConnectTime: r.ConnectTime,
+		Retransmits: r.Retransmits, BytesTo: r.BytesTo, BytesFrom: r.BytesFrom,
+		Transactions: make([]transactionJSON, 0, len(r.Transactions)),
+	}
+	for _, t := range r.Transactions {
+		c.Transactions = append(c.Transactions, transactionJSON{
+			RequestAt: t.RequestAt.UTC().Format(tcp.TimeFormat), ResponseTime: t.ResponseTime,
+			TransferTime: t.TransferTime, RequestBytes: t.RequestBytes, ResponseBytes: t.ResponseBytes,
+		})
+	}
+	return c
 }

@@ -1,0 +1,129 @@
+// Package aggregate sums what the TCP tracker measures into one
+// window.Summary per server (ip:port) and 5-minute window of packet time,
+// and hands each summary on once its window is over. It implements
+// tcp.Sink; it does not track connections or decide when a sample is taken
+// (the tracker stamps every count and sample with its packet time, see
+// package tcp).
+//
+// A window [start, start+5m) closes when the packet clock passes its end
+// plus Grace, so that connections completing shortly after the boundary
+// still land in it. A count or sample that arrives for a window already
+// closed opens that window again and is handed on at the next Advance as a
+// second, partial summary: the receiver merges summaries of the same server
+// and window, so nothing is lost or counted twice. Flush hands on every open
+// summary at once (the end of input, or a periodic partial flush).
+package aggregate
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// Grace is how long after its end a window stays open.
+const Grace = 30 * time.Second
+
+var width = int64(window.Width)
+
+type key struct {
+	server tcp.Endpoint
+	win    int64
+}
+
+// Aggregator collects summaries. It is not safe for concurrent use.
+type Aggregator struct {
+	onWindow func(window.Summary)
+	open     map[key]*window.Summary
+	oldest   int64 // lowest window index open; meaningful when open is not empty
+	last     key   // one-entry cache: consecutive events mostly hit one server
+	lastSum  *window.Summary
+}
+
+// New returns an Aggregator that hands every finished summary to onWindow,
+// which takes ownership of it.
+func New(onWindow func(window.Summary)) *Aggregator {
+	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary)}
+}
+
+func windowOf(ts int64) int64 {
+	w := ts / width
+	if ts < 0 && ts%width != 0 {
+		w--
+	}
+	return w
+}
+
+func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
+	k := key{server, windowOf(ts)}
+	if a.lastSum != nil && k == a.last {
+		return a.lastSum
+	}
+	s := a.open[k]
+	if s == nil {
+		s = &window.Summary{Server: server.AddrPort(), Start: time.Unix(0, k.win*width).UTC()}
+		if len(a.open) == 0 || k.win < a.oldest {
+			a.oldest = k.win
+		}
+		a.open[k] = s
+	}
+	a.last, a.lastSum = k, s
+	return s
+}
+
+// Count adds n to counter k of server's window at ts.
+func (a *Aggregator) Count(server tcp.Endpoint, ts int64, k tcp.Counter, n uint64) {
+	k.AddTo(&a.summary(server, ts).Counters, n)
+}
+
+// Sample adds a timing in microseconds. Values outside [0, window.MaxMicros]
+// come from broken timestamps and are dropped.
+func (a *Aggregator) Sample(server tcp.Endpoint, ts int64, m window.Metric, us float64) {
+	if !(us >= 0 && us <= window.MaxMicros) || m >= window.NumMetrics || math.IsNaN(us) {
+		return
+	}
+	a.summary(server, ts).Metrics[m].Add(us)
+}
+
+// Open is the number of summaries not handed on yet.
+func (a *Aggregator) Open() int { return len(a.open) }
+
+// Advance hands on every window whose end plus Grace is at or before now
+// (packet time, Unix ns).
+func (a *Aggregator) Advance(now int64) {
+	if len(a.open) == 0 || (a.oldest+1)*width+int64(Grace) > now {
+		return
+	}
+	a.emit(func(w int64) bool { return (w+1)*width+int64(Grace) <= now })
+}
+
+// Flush hands on every open summary.
+func (a *Aggregator) Flush() { a.emit(func(int64) bool { return true }) }
+
+func (a *Aggregator) emit(done func(win int64) bool) {
+	var out []key
+	oldest := int64(math.MaxInt64)
+	for k := range a.open {
+		if done(k.win) {
+			out = append(out, k)
+		} else {
+			oldest = min(oldest, k.win)
+		}
+	}
+	a.oldest = oldest
+	a.lastSum = nil
+	slices.SortFunc(out, func(x, y key) int {
+		if c := cmp.Compare(x.win, y.win); c != 0 {
+			return c
+		}
+		return x.server.AddrPort().Compare(y.server.AddrPort())
+	})
+	for _, k := range out {
+		s := a.open[k]
+		delete(a.open, k)
+		a.onWindow(*s)
+	}
+}

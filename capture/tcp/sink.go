@@ -1,0 +1,152 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// Endpoint is one side of a connection: an address (IPv4 in the first four
+// bytes unless V6) and a port. It is comparable and cheap to pass by value.
+type Endpoint struct {
+	Addr [16]byte
+	Port uint16
+	V6   bool
+}
+
+// AddrPort converts e to a netip.AddrPort.
+func (e Endpoint) AddrPort() netip.AddrPort {
+	if e.V6 {
+		return netip.AddrPortFrom(netip.AddrFrom16(e.Addr), e.Port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Addr[:4])), e.Port)
+}
+
+func (e Endpoint) String() string { return e.AddrPort().String() }
+
+// Counter names one of window.Counters' fields.
+type Counter uint8
+
+// The counters, in window.Counters' order.
+const (
+	Connections Counter = iota
+	Established
+	Refused
+	Unanswered
+	Resets
+	SynRetries
+	Retransmits
+	Transactions
+	BytesToServer
+	BytesFromServer
+	NumCounters
+)
+
+// AddTo adds n to the field of c that k names.
+func (k Counter) AddTo(c *window.Counters, n uint64) {
+	switch k {
+	case Connections:
+		c.Connections += n
+	case Established:
+		c.Established += n
+	case Refused:
+		c.Refused += n
+	case Unanswered:
+		c.Unanswered += n
+	case Resets:
+		c.Resets += n
+	case SynRetries:
+		c.SynRetries += n
+	case Retransmits:
+		c.Retransmits += n
+	case Transactions:
+		c.Transactions += n
+	case BytesToServer:
+		c.BytesToServer += n
+	case BytesFromServer:
+		c.BytesFromServer += n
+	}
+}
+
+// Sink receives what the tracker measures. ts is the packet time (Unix ns)
+// at which the count or sample is taken; it decides the window. Calls come
+// from the goroutine that feeds the tracker.
+type Sink interface {
+	Count(server Endpoint, ts int64, k Counter, n uint64)
+	Sample(server Endpoint, ts int64, m window.Metric, us float64)
+}
+
+// Record describes one connection for `pastmon analyze --connections`. It is
+// only built when Config.OnRecord is set. Timings are in microseconds; nil
+// means not measurable (never 0).
+type Record struct {
+	Client      netip.AddrPort `json:"client"`
+	Server      netip.AddrPort `json:"server"`
+	Start       time.Time      `json:"start"`
+	Outcome     string         `json:"outcome"`
+	Reset       bool           `json:"reset"`
+	SynRetries  uint64         `json:"syn_retries"`
+	RTTServer   *float64       `json:"rtt_server_us"`
+	RTTClient   *float64       `json:"rtt_client_us"`
+	ConnectTime *float64       `json:"connect_time_us"`
+	Retransmits uint64         `json:"retransmits"`
+	BytesTo     uint64         `json:"bytes_to_server"`
+	BytesFrom   uint64         `json:"bytes_from_server"`
+	// Transactions lists the request/response turns in order.
+	Transactions []Transaction `json:"transactions"`
+}
+
+// Outcomes of a Record.
+const (
+	OutcomeEstablished = "established" // handshake seen and completed
+	OutcomeRefused     = "refused"     // SYN answered by RST
+	OutcomeUnanswered  = "unanswered"  // SYN never answered
+	OutcomeIncomplete  = "incomplete"  // SYN/ACK seen, its ACK never
+	OutcomeMidstream   = "midstream"   // first seen after the handshake, server inferred
+	OutcomeUntimed     = "untimed"     // first seen after the handshake, server unknown
+)
+
+// Transaction is one request/response turn of a Record.
+type Transaction struct {
+	RequestAt     time.Time `json:"request_at"` // the request's last segment
+	ResponseTime  *float64  `json:"response_time_us"`
+	TransferTime  *float64  `json:"transfer_time_us"`
+	RequestBytes  uint64    `json:"request_bytes"`
+	ResponseBytes uint64    `json:"response_bytes"`
+}
+
+// TimeFormat is RFC 3339 with nanoseconds, fixed width.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func us(ns int64) float64 { return float64(ns) / 1e3 }
+
+func ptr(v float64) *float64 { return &v }
+
+// endpoints of a flow key: lo and hi as stored.
+func keyEndpoint(k *flowKey, hi bool) Endpoint {
+	var e Endpoint
+	off, poff := 0, 32
+	if hi {
+		off, poff = 16, 34
+	}
+	copy(e.Addr[:], k[off:off+16])
+	e.Port = binary.BigEndian.Uint16(k[poff:])
+	if isMapped(e.Addr[:]) {
+		copy(e.Addr[:4], e.Addr[12:16])
+		clear(e.Addr[4:])
+	} else {
+		e.V6 = true
+	}
+	return e
+}
+
+func isMapped(a []byte) bool {
+	for _, b := range a[:10] {
+		if b != 0 {
+			return false
+		}
+	}
+	return a[10] == 0xff && a[11] == 0xff
+}
