@@ -62,15 +62,15 @@ const (
 
 // conn flag bits. Direction 0 is client → server, 1 server → client.
 const (
-	fClientLo uint32 = 1 << iota // the client is the key's lower endpoint
-	fHasSYN                      // firstSYN is valid
-	fISN                         // isn[0] is known
-	fAmbiguous                   // SYN or SYN/ACK retransmitted: no handshake rtt
-	fReset                       // an RST was seen
-	fWasEst                      // the connection was established (or picked up)
-	fMid                         // picked up mid-stream
-	fTS0                         // timestamps seen from the client
-	fTS1                         // … from the server
+	fClientLo  uint32 = 1 << iota // the client is the key's lower endpoint
+	fHasSYN                       // firstSYN is valid
+	fISN                          // isn[0] is known
+	fAmbiguous                    // SYN or SYN/ACK retransmitted: no handshake rtt
+	fReset                        // an RST was seen
+	fWasEst                       // the connection was established (or picked up)
+	fMid                          // picked up mid-stream
+	fTS0                          // timestamps seen from the client
+	fTS1                          // … from the server
 	fFIN0
 	fFIN1
 	fHalf0 // half[0] (sensor ↔ client) is valid
