@@ -16,12 +16,12 @@ import (
 
 // ServerSummary is what the overview shows of one server over a range.
 type ServerSummary struct {
-	Server   netip.AddrPort
-	Sensors  []string // sensors that saw it in [from,to), sorted
-	window.Counters   // summed over [from,to)
-	Metrics  window.Metrics // merged over [from,to)
-	LastSeen time.Time      // start of its latest window
-	Spark    []SparkPoint   // one per 5-minute window in [from,to) that has data
+	Server          netip.AddrPort
+	Sensors         []string       // sensors that saw it in [from,to), sorted
+	window.Counters                // summed over [from,to)
+	Metrics         window.Metrics // merged over [from,to)
+	LastSeen        time.Time      // start of its latest window
+	Spark           []SparkPoint   // one per 5-minute window in [from,to) that has data
 }
 
 // SparkPoint is one 5-minute window of a server, all sensors merged.

@@ -248,7 +248,14 @@ func checkHealthy(ctx context.Context, path string) error {
 	if err := checkHeader(path); err != nil {
 		return err
 	}
-	ro, err := sql.Open("sqlite", dsn(path, "mode=ro", "_query_only=1"))
+	// Without a WAL beside it, the file is read as immutable: even a
+	// read-only connection would otherwise create -wal and -shm files for a
+	// database in WAL mode. With one (after a crash), SQLite must read it.
+	mode := "immutable=1"
+	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() > 0 {
+		mode = "mode=ro"
+	}
+	ro, err := sql.Open("sqlite", dsn(path, mode, "_query_only=1"))
 	if err != nil {
 		return fmt.Errorf("check database %s: %w", path, err)
 	}
@@ -257,6 +264,9 @@ func checkHealthy(ctx context.Context, path string) error {
 	var n int
 	if err := ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
 		return fmt.Errorf("database %s is corrupt or not a pastmon database (%v); move it away or restore a backup", path, err)
+	}
+	if err := checkSchema(ctx, ro, path, n); err != nil {
+		return err
 	}
 	if st.Size() > quickCheckMaxBytes {
 		slog.Info("database is large: skipping quick_check at start", "path", path, "bytes", st.Size())
@@ -295,6 +305,29 @@ func checkHeader(path string) error {
 	b := make([]byte, 16)
 	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "SQLite format 3\x00" {
 		return fmt.Errorf("%s is not a SQLite database (bad header); move it away or choose another --db", path)
+	}
+	return nil
+}
+
+// checkSchema refuses another application's database and one written by a
+// newer pastmon, before anything writes to it.
+func checkSchema(ctx context.Context, ro *sql.DB, path string, objects int) error {
+	if objects == 0 {
+		return nil
+	}
+	var ours int
+	if err := ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'schema_migrations'").Scan(&ours); err != nil {
+		return fmt.Errorf("check database %s: %w", path, err)
+	}
+	if ours == 0 {
+		return fmt.Errorf("%s is a SQLite database but not a pastmon database (no schema_migrations table); choose another --db", path)
+	}
+	var v int
+	if err := ro.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
+		return fmt.Errorf("database %s is corrupt (%v); move it away or restore a backup", path, err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database %s has schema version %d, newer than this pastmon knows (%d): upgrade pastmon", path, v, len(migrations))
 	}
 	return nil
 }
