@@ -1,0 +1,254 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Register keeps cfg.Key → v registered under a 60 s lease until ctx is
+// done, then revokes the lease so that sensors see the key go at once.
+//
+// It never returns early because etcd is down: it retries with backoff,
+// re-creates the lease when it is lost (etcd restarted without its data,
+// lease expired during a long outage, lease revoked by hand) and puts the
+// key back when someone deletes it. When another writer puts the key under
+// its own lease, Register leaves it alone and takes over again only once
+// that writer's key is gone. It returns nil after a clean revoke (or when it
+// never got registered), ctx.Err() if the revoke failed, and an error at
+// once for a configuration or value that cannot work.
+func Register(ctx context.Context, cfg Config, v Value) error {
+	return register(ctx, cfg, v, checkEvery)
+}
+
+func register(ctx context.Context, cfg Config, v Value, check time.Duration) error {
+	if err := v.check(); err != nil {
+		return fmt.Errorf("register %s: %w", cfg.Key, err)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", cfg.Key, err)
+	}
+	cli, err := cfg.newClient()
+	if err != nil {
+		return fmt.Errorf("register %s: %w", cfg.Key, err)
+	}
+	defer cli.Close()
+	r := &registrar{
+		cli:   cli,
+		cfg:   cfg,
+		data:  string(data),
+		log:   slog.With("key", cfg.Key, "url", v.URL, "etcd", strings.Join(cfg.Endpoints, ",")),
+		check: check,
+	}
+	return r.run(ctx)
+}
+
+// checkEvery is how often Register reads its key back besides watching
+// it: a watch cannot see an etcd that came back without its data, and the
+// keep-alive only notices a lost lease every LeaseTTL/3.
+const checkEvery = 10 * time.Second
+
+type registrar struct {
+	cli   *clientv3.Client
+	cfg   Config
+	data  string
+	log   *slog.Logger
+	check time.Duration
+}
+
+// errLeaseLost ends hold when the session's keep-alive stops.
+var errLeaseLost = errors.New("lease lost")
+
+func (r *registrar) run(ctx context.Context) error {
+	var bo backoff
+	failing := false
+	for {
+		s, rev, err := r.register(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := bo.wait()
+			if !failing {
+				r.log.Warn("etcd registration failed; retrying", "err", err, "retry_in", d)
+				failing = true
+			} else {
+				r.log.Debug("etcd registration failed; retrying", "err", err, "retry_in", d)
+			}
+			if !sleep(ctx, d) {
+				return nil
+			}
+			continue
+		}
+		bo.reset()
+		failing = false
+		r.log.Info("registered in etcd", "lease", fmt.Sprintf("%x", s.Lease()), "ttl_s", LeaseTTL)
+		err = r.hold(ctx, s, rev)
+		if ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("etcd registration lost; registering again", "err", err)
+	}
+}
+
+// register grants a lease, starts keeping it alive and puts the key under
+// it. It returns the session and the revision of the put.
+func (r *registrar) register(ctx context.Context) (*concurrency.Session, int64, error) {
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.timeout())
+	defer cancel()
+	lease, err := r.cli.Grant(tctx, LeaseTTL)
+	if err != nil {
+		return nil, 0, fmt.Errorf("grant lease: %w", err)
+	}
+	// The session keeps the lease alive with ctx (not tctx) and is closed
+	// by hand in revoke: Session.Close would revoke with the cancelled ctx.
+	s, err := concurrency.NewSession(r.cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(LeaseTTL), concurrency.WithContext(ctx))
+	if err != nil {
+		r.revokeQuietly(ctx, lease.ID)
+		return nil, 0, fmt.Errorf("keep lease alive: %w", err)
+	}
+	rev, err := r.put(ctx, s.Lease())
+	if err != nil {
+		s.Orphan()
+		r.revokeQuietly(ctx, s.Lease())
+		return nil, 0, err
+	}
+	return s, rev, nil
+}
+
+func (r *registrar) put(ctx context.Context, lease clientv3.LeaseID) (int64, error) {
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.timeout())
+	defer cancel()
+	resp, err := r.cli.Put(tctx, r.cfg.Key, r.data, clientv3.WithLease(lease))
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", r.cfg.Key, err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// hold waits until ctx is done (then revokes) or the lease is lost, and
+// puts the key back if it is deleted meanwhile.
+func (r *registrar) hold(ctx context.Context, s *concurrency.Session, rev int64) error {
+	kw := r.watchFrom(ctx, rev+1)
+	defer func() { kw.stop() }() // kw changes when the watch is made anew
+	tick := time.NewTicker(r.check)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r.revoke(ctx, s)
+		case <-s.Done():
+			return errLeaseLost
+		case <-tick.C:
+			next, put, err := r.ensure(ctx, s.Lease())
+			if ctx.Err() != nil {
+				return r.revoke(ctx, s)
+			}
+			if err != nil && put {
+				s.Orphan()
+				return err
+			}
+			if put {
+				// etcd may have lost its data: its revisions restarted.
+				kw.stop()
+				kw = r.watchFrom(ctx, next)
+			}
+		case wr, ok := <-kw.ch:
+			if ctx.Err() != nil {
+				return r.revoke(ctx, s)
+			}
+			if !ok || wr.Err() != nil {
+				// Compacted past our revision or closed: check the key
+				// directly, then watch again from now.
+				next, _, err := r.ensure(ctx, s.Lease())
+				if err != nil {
+					s.Orphan()
+					return err
+				}
+				kw.stop()
+				kw = r.watchFrom(ctx, next)
+				continue
+			}
+			if err := r.onEvents(ctx, s.Lease(), wr.Events); err != nil {
+				s.Orphan()
+				return err
+			}
+		}
+	}
+}
+
+// keyWatch is a watch on the key that can be stopped on its own.
+type keyWatch struct {
+	ch   clientv3.WatchChan
+	stop context.CancelFunc
+}
+
+func (r *registrar) watchFrom(ctx context.Context, rev int64) keyWatch {
+	wctx, cancel := context.WithCancel(ctx)
+	return keyWatch{ch: r.cli.Watch(wctx, r.cfg.Key, clientv3.WithRev(rev)), stop: cancel}
+}
+
+func (r *registrar) onEvents(ctx context.Context, lease clientv3.LeaseID, evs []*clientv3.Event) error {
+	for _, ev := range evs {
+		switch {
+		case ev.Type == clientv3.EventTypeDelete:
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.log.Warn("registration deleted from etcd; putting it back")
+			if _, err := r.put(ctx, lease); err != nil {
+				return err
+			}
+		case clientv3.LeaseID(ev.Kv.Lease) != lease:
+			r.log.Warn("registration overwritten by another writer; leaving it until it goes", "value", string(ev.Kv.Value))
+		}
+	}
+	return nil
+}
+
+// ensure puts the key back if it is absent and returns the revision to
+// watch from, and whether it tried to put.
+func (r *registrar) ensure(ctx context.Context, lease clientv3.LeaseID) (next int64, put bool, err error) {
+	tctx, cancel := context.WithTimeout(ctx, r.cfg.timeout())
+	defer cancel()
+	resp, err := r.cli.Get(tctx, r.cfg.Key)
+	if err != nil {
+		return 0, false, fmt.Errorf("get %s: %w", r.cfg.Key, err)
+	}
+	if len(resp.Kvs) > 0 {
+		return resp.Header.Revision + 1, false, nil
+	}
+	r.log.Warn("registration missing from etcd; putting it back")
+	rev, err := r.put(ctx, lease)
+	if err != nil {
+		return 0, true, err
+	}
+	return rev + 1, true, nil
+}
+
+// revoke stops the keep-alive and revokes the lease, which deletes the key.
+func (r *registrar) revoke(ctx context.Context, s *concurrency.Session) error {
+	s.Orphan()
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout())
+	defer cancel()
+	if _, err := r.cli.Revoke(tctx, s.Lease()); err != nil {
+		r.log.Warn("revoking etcd registration failed; it expires on its own", "err", err, "ttl_s", LeaseTTL)
+		return ctx.Err()
+	}
+	r.log.Info("etcd registration revoked")
+	return nil
+}
+
+func (r *registrar) revokeQuietly(ctx context.Context, id clientv3.LeaseID) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout())
+	defer cancel()
+	r.cli.Revoke(tctx, id) //nolint:errcheck // best effort: the lease expires anyway
+}
