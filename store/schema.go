@@ -93,7 +93,7 @@ CREATE INDEX %[1]s_start ON %[1]s(start, server);
 }
 
 // migrate applies the migrations the database has not seen yet.
-func migrate(ctx context.Context, w *sql.DB) error {
+func migrate(ctx context.Context, w *sql.DB, migs []string) error {
 	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -102,24 +102,24 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err := w.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if have > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this pastmon knows (%d): upgrade pastmon", have, len(migrations))
+	if have > len(migs) {
+		return fmt.Errorf("schema version %d is newer than this pastmon knows (%d): upgrade pastmon", have, len(migs))
 	}
-	for v := have + 1; v <= len(migrations); v++ {
-		if err := applyMigration(ctx, w, v); err != nil {
+	for v := have + 1; v <= len(migs); v++ {
+		if err := applyMigration(ctx, w, v, migs[v-1]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, w *sql.DB, v int) error {
+func applyMigration(ctx context.Context, w *sql.DB, v int, m string) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %d: %w", v, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+	if _, err := tx.ExecContext(ctx, m); err != nil {
 		return fmt.Errorf("migration %d: %w", v, err)
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied) VALUES (?, ?)", v, time.Now().Unix()); err != nil {

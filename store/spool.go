@@ -26,19 +26,20 @@ type Spool struct {
 	dropped    atomic.Uint64
 }
 
-const spoolSchema = `
-CREATE TABLE IF NOT EXISTS spool (
+// spoolMigrations are the spool file's schema versions (see migrations).
+var spoolMigrations = []string{`
+CREATE TABLE spool (
 	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
 	id      TEXT NOT NULL UNIQUE,
 	windows INTEGER NOT NULL,
 	data    BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS spool_meta (
+CREATE TABLE spool_meta (
 	id      INTEGER PRIMARY KEY CHECK (id = 1),
 	dropped INTEGER NOT NULL
 );
-INSERT INTO spool_meta (id, dropped) VALUES (1, 0) ON CONFLICT DO NOTHING;
-`
+INSERT INTO spool_meta (id, dropped) VALUES (1, 0);
+`}
 
 // OpenSpool opens (creating it when absent) the spool at path, holding at
 // most maxWindows summaries (at least 1).
@@ -66,7 +67,7 @@ func OpenSpool(ctx context.Context, path string, maxWindows int) (*Spool, error)
 }
 
 func (s *Spool) open(ctx context.Context) error {
-	if err := checkHealthy(ctx, s.path); err != nil {
+	if err := checkHealthy(ctx, s.path, spoolMigrations); err != nil {
 		return fmt.Errorf("open spool: %w", err)
 	}
 	var err error
@@ -75,8 +76,8 @@ func (s *Spool) open(ctx context.Context) error {
 		return fmt.Errorf("open spool %s: %w", s.path, err)
 	}
 	s.db.SetMaxOpenConns(1)
-	if _, err := s.db.ExecContext(ctx, spoolSchema); err != nil {
-		return fmt.Errorf("open spool %s: schema: %w", s.path, err)
+	if err := migrate(ctx, s.db, spoolMigrations); err != nil {
+		return fmt.Errorf("open spool %s: %w", s.path, err)
 	}
 	var dropped int64
 	if err := s.db.QueryRowContext(ctx, "SELECT dropped FROM spool_meta WHERE id = 1").Scan(&dropped); err != nil {

@@ -98,7 +98,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 func (db *DB) open(ctx context.Context) error {
-	if err := checkHealthy(ctx, db.path); err != nil {
+	if err := checkHealthy(ctx, db.path, migrations); err != nil {
 		return err
 	}
 	var err error
@@ -109,7 +109,7 @@ func (db *DB) open(ctx context.Context) error {
 	db.w.SetMaxOpenConns(1)
 	db.w.SetMaxIdleConns(1)
 	db.w.SetConnMaxLifetime(0)
-	if err := migrate(ctx, db.w); err != nil {
+	if err := migrate(ctx, db.w, migrations); err != nil {
 		return fmt.Errorf("database %s: %w", db.path, err)
 	}
 	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", "_pragma=cache_size(-65536)"))
@@ -237,7 +237,7 @@ func readPid(f *os.File) string {
 // checkHealthy refuses a file that is not a SQLite database or fails
 // PRAGMA quick_check. It opens the file read-only, so a bad file is never
 // modified (no WAL, no migrations).
-func checkHealthy(ctx context.Context, path string) error {
+func checkHealthy(ctx context.Context, path string, migs []string) error {
 	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0) {
 		return nil
@@ -265,7 +265,7 @@ func checkHealthy(ctx context.Context, path string) error {
 	if err := ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
 		return fmt.Errorf("database %s is corrupt or not a pastmon database (%v); move it away or restore a backup", path, err)
 	}
-	if err := checkSchema(ctx, ro, path, n); err != nil {
+	if err := checkSchema(ctx, ro, path, n, migs); err != nil {
 		return err
 	}
 	if st.Size() > quickCheckMaxBytes {
@@ -304,14 +304,14 @@ func checkHeader(path string) error {
 	defer f.Close()
 	b := make([]byte, 16)
 	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "SQLite format 3\x00" {
-		return fmt.Errorf("%s is not a SQLite database (bad header); move it away or choose another --db", path)
+		return fmt.Errorf("%s is not a SQLite database (bad header); move it away or choose another file", path)
 	}
 	return nil
 }
 
 // checkSchema refuses another application's database and one written by a
 // newer pastmon, before anything writes to it.
-func checkSchema(ctx context.Context, ro *sql.DB, path string, objects int) error {
+func checkSchema(ctx context.Context, ro *sql.DB, path string, objects int, migs []string) error {
 	if objects == 0 {
 		return nil
 	}
@@ -320,14 +320,14 @@ func checkSchema(ctx context.Context, ro *sql.DB, path string, objects int) erro
 		return fmt.Errorf("check database %s: %w", path, err)
 	}
 	if ours == 0 {
-		return fmt.Errorf("%s is a SQLite database but not a pastmon database (no schema_migrations table); choose another --db", path)
+		return fmt.Errorf("%s is a SQLite database but not a pastmon database (no schema_migrations table); choose another file", path)
 	}
 	var v int
 	if err := ro.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
 		return fmt.Errorf("database %s is corrupt (%v); move it away or restore a backup", path, err)
 	}
-	if v > len(migrations) {
-		return fmt.Errorf("database %s has schema version %d, newer than this pastmon knows (%d): upgrade pastmon", path, v, len(migrations))
+	if v > len(migs) {
+		return fmt.Errorf("database %s has schema version %d, newer than this pastmon knows (%d): upgrade pastmon", path, v, len(migs))
 	}
 	return nil
 }
