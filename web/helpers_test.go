@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -64,7 +65,8 @@ func newEnv(t *testing.T, adminPW string, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now().UTC()}
-	cfg := Config{DB: db, Token: testToken, MetricsToken: testScrape, Version: "test", Now: clk.Now}
+	cfg := Config{DB: db, Token: testToken, MetricsToken: testScrape, Version: "test", Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
 	for _, o := range opts {
 		o(&cfg)
 	}

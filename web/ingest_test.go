@@ -1,0 +1,161 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// goodBatchJSON is a valid batch with one window at start, as a sensor
+// would encode it.
+func goodBatchJSON(t *testing.T, start time.Time) string {
+	t.Helper()
+	b := batch("ok-1", "sensor-a", summary("192.0.2.10:443", start, 5, []float64{100, 200, 300}, []float64{1000}))
+	return string(must(json.Marshal(b)))
+}
+
+func TestIngestRejectsBadInput(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	now := e.clock.Now()
+	start := window.Start(now).Add(-window.Width)
+	good := goodBatchJSON(t, start)
+	auth := []string{"Authorization", "Bearer " + testToken, "Content-Type", "application/json"}
+	replace := func(old, nw string) string {
+		if !strings.Contains(good, old) {
+			t.Fatalf("%q not in %s", old, good)
+		}
+		return strings.Replace(good, old, nw, 1)
+	}
+	startJSON := string(must(json.Marshal(start)))
+	tests := []struct {
+		name   string
+		body   string
+		hdr    []string
+		status int
+		msg    string
+	}{
+		{"no token", good, []string{"Content-Type", "application/json"}, 401, "token"},
+		{"wrong token", good, []string{"Authorization", "Bearer " + testToken + "x"}, 401, "token"},
+		{"token prefix", good, []string{"Authorization", "Bearer " + testToken[:5]}, 401, "token"},
+		{"basic instead of bearer", good, []string{"Authorization", basicAuth("admin", testAdminPW)}, 401, "token"},
+		{"over 8 MiB", `{"id":"big","sensor":{"name":"s"},"windows":[` + strings.Repeat(" ", MaxIngestBody) + `]}`, auth, 413, "larger than 8388608 bytes"},
+		{"empty body", "", auth, 400, "empty body"},
+		{"bad JSON", `{"id":"x",`, auth, 400, "bad JSON"},
+		{"not an object", `[1,2,3]`, auth, 400, "bad JSON"},
+		{"extra data", good + `{}`, auth, 400, "extra data"},
+		{"unknown field", replace(`"id":`, `"colour":"red","id":`), auth, 400, `unknown field "colour"`},
+		{"unknown sensor field", replace(`"name":"sensor-a"`, `"name":"sensor-a","cpu":3`), auth, 400, `unknown field "cpu"`},
+		{"unknown metric", replace(`"rtt":`, `"latency":`), auth, 400, `unknown metric "latency"`},
+		{"negative counter", replace(`"connections":5`, `"connections":-5`), auth, 400, "connections"},
+		{"fractional counter", replace(`"connections":5`, `"connections":5.5`), auth, 400, "connections"},
+		{"absurd counter", replace(`"connections":5`, `"connections":5000000000000`), auth, 400, "connections = 5000000000000 is absurd"},
+		{"negative timing", replace(`"min_us":100`, `"min_us":-100`), auth, 400, "negative"},
+		{"absurd timing", replace(`"max_us":300`, `"max_us":1e12`), auth, 400, "absurd"},
+		{"sum outside min max", replace(`"sum_us":600`, `"sum_us":6000`), auth, 400, "sum outside"},
+		{"sketch count mismatch", replace(`"count":3`, `"count":4`), auth, 400, ""},
+		{"off the 5-minute grid", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(time.Minute)))), 1), auth, 400, "not on a 5-minute boundary"},
+		{"far future", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(24*time.Hour)))), 1), auth, 400, "in the future"},
+		{"no batch id", replace(`"id":"ok-1"`, `"id":""`), auth, 400, "batch id"},
+		{"no sensor name", replace(`"name":"sensor-a"`, `"name":""`), auth, 400, "sensor name"},
+		{"control characters in sensor name", replace(`"name":"sensor-a"`, `"name":"a\u0007b"`), auth, 400, "printable"},
+		{"server without port", replace(`"192.0.2.10:443"`, `"192.0.2.10"`), auth, 400, "ip:port"},
+		{"server port 0", replace(`"192.0.2.10:443"`, `"192.0.2.10:0"`), auth, 400, "ip:port"},
+		{"wrong content type", good, []string{"Authorization", "Bearer " + testToken, "Content-Type", "text/plain"}, 415, "application/json"},
+		{"one bad window among good ones", strings.Replace(good, `"windows":[`, `"windows":[`+mustWindowJSON(t, "192.0.2.11:80", start)+`,`+mustWindowJSON(t, "192.0.2.12:80", start.Add(time.Second))+`,`, 1), auth, 400, "windows[1]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(tc.body), tc.hdr...)
+			var got ingestReply
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatalf("%d: answer is not JSON: %q", r.status, r.body)
+			}
+			if r.status != tc.status || got.OK || !strings.Contains(got.Error, tc.msg) || got.Error == "" {
+				t.Errorf("%d %+v, want %d with %q", r.status, got, tc.status, tc.msg)
+			}
+			assertNothingStored(t, e)
+		})
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, IngestPath, nil, auth...); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET ingest: %d, want 405", r.status)
+	}
+
+	// The good batch goes in; sent again it is acknowledged as a duplicate.
+	for i, wantDup := range []bool{false, true} {
+		r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(good), auth...)
+		var got ingestReply
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != 200 || !got.OK || got.Duplicate != wantDup || got.Windows != 1 {
+			t.Fatalf("good batch, try %d: %d %s", i, r.status, r.body)
+		}
+	}
+	list := must(e.db.Servers(context.Background(), start, start.Add(window.Width)))
+	if len(list) != 1 || list[0].Connections != 5 {
+		t.Fatalf("stored %+v, want one server with 5 connections (the duplicate not added)", list)
+	}
+}
+
+func mustWindowJSON(t *testing.T, server string, start time.Time) string {
+	s := summary(server, start, 1, []float64{50}, nil)
+	return string(must(json.Marshal(&s)))
+}
+
+func assertNothingStored(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	now := e.clock.Now()
+	if list := must(e.db.Servers(ctx, now.Add(-48*time.Hour), now.Add(48*time.Hour))); len(list) != 0 {
+		t.Errorf("servers stored from a refused batch: %d", len(list))
+	}
+	if list := must(e.db.Sensors(ctx)); len(list) != 0 {
+		t.Errorf("sensors stored from a refused batch: %+v", list)
+	}
+	if st := e.db.Stats(); st.Batches != 0 || st.Windows != 0 {
+		t.Errorf("store stats after refused batches: %+v", st)
+	}
+}
+
+func TestIngestDisabledWithoutToken(t *testing.T) {
+	e := newEnv(t, testAdminPW, func(c *Config) { c.Token = "" })
+	good := goodBatchJSON(t, window.Start(e.clock.Now()))
+	for _, hdr := range [][]string{nil, {"Authorization", "Bearer "}, {"Authorization", "Bearer " + testToken}} {
+		r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(good), hdr...)
+		if r.status != http.StatusForbidden || !strings.Contains(r.body, "--token") {
+			t.Errorf("%v: %d %s, want 403", hdr, r.status, r.body)
+		}
+	}
+	assertNothingStored(t, e)
+}
+
+// TestClientAgainstServer drives the ingest client against the real
+// handler: acknowledged, duplicate, rejected for good, and retryable.
+func TestClientAgainstServer(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	ctx := context.Background()
+	c := NewClient(e.ts.URL, testToken)
+	b := batch("c-1", "sensor-c", summary("198.51.100.7:5432", start, 2, []float64{10, 20}, nil))
+	if err := c.Send(ctx, b); err != nil {
+		t.Fatalf("first send: %v", err)
+	}
+	if err := c.Send(ctx, b); err != nil {
+		t.Fatalf("duplicate send: %v", err)
+	}
+	bad := batch("c-2", "sensor-c", summary("198.51.100.7:5432", start.Add(time.Second), 1, nil, nil))
+	var rej *RejectedError
+	if err := c.Send(ctx, bad); !errors.As(err, &rej) || rej.Status != 400 || !strings.Contains(rej.Message, "5-minute boundary") {
+		t.Fatalf("unaligned window: %v, want a RejectedError 400", err)
+	}
+	wrong := NewClient(e.ts.URL, "not-the-token")
+	if err := wrong.Send(ctx, b); err == nil || errors.As(err, &rej) {
+		t.Fatalf("wrong token: %v, want a retryable error", err)
+	}
+	if st := e.db.Stats(); st.Batches != 1 || st.Duplicates != 1 || st.Windows != 1 {
+		t.Fatalf("store stats %+v, want 1 batch, 1 duplicate, 1 window", st)
+	}
+}
