@@ -91,6 +91,9 @@ func formatValue(v float64) string {
 	case math.IsInf(v, -1):
 		return "-Inf"
 	}
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
