@@ -153,6 +153,7 @@ func TestLookupErrors(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	cfg := Config{Endpoints: srv.Endpoints, Key: "/test/web"}
 	ctx := context.Background()

@@ -115,6 +115,7 @@ func testConfig(srv *etcdtest.Server) Config {
 // TestRegisterLeaseAndRevoke: the key appears under a 60 s lease holding
 // the JSON value, and is gone at once (revoked, not expired) after cancel.
 func TestRegisterLeaseAndRevoke(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	cfg := testConfig(srv)
 	v := Value{URL: "http://192.0.2.7:8080", Version: "test-1"}
@@ -172,6 +173,7 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 // TestRegisterSurvivesRestart: etcd goes away and comes back on the same
 // ports and data; Register keeps running and keeps the lease alive.
 func TestRegisterSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	cfg := testConfig(srv)
 	v := Value{URL: "http://192.0.2.8:8080"}
@@ -201,6 +203,7 @@ func TestRegisterSurvivesRestart(t *testing.T) {
 // TestRegisterLeaseLost: the lease disappears (etcd restarted without its
 // data, or revoked by hand): Register makes a new one and puts the key back.
 func TestRegisterLeaseLost(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		lose func(t *testing.T, srv *etcdtest.Server, lease clientv3.LeaseID)
@@ -250,6 +253,7 @@ func TestRegisterLeaseLost(t *testing.T) {
 // TestRegisterBeforeEtcd: Register starts while etcd is down, keeps trying,
 // and the key appears once etcd is up.
 func TestRegisterBeforeEtcd(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	srv.Stop()
 	cfg := testConfig(srv)
@@ -268,6 +272,7 @@ func TestRegisterBeforeEtcd(t *testing.T) {
 // TestRegisterCancelWhileDown: cancelling while etcd is unreachable returns
 // promptly; the revoke could not be done, so the error is ctx's.
 func TestRegisterCancelWhileDown(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t)
 	cfg := testConfig(srv)
 	v := Value{URL: "http://192.0.2.11:8080"}
