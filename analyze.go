@@ -77,6 +77,9 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	}
 	stats, runErr := capture.Run(ctx, src, cfg)
 	src.endProgress()
+	if runErr != nil && stats.Packets == 0 {
+		return fmt.Errorf("analyze: %w", runErr)
+	}
 	reportSkipped(c.stderr, &stats)
 	if recErr != nil {
 		return fmt.Errorf("analyze: write: %w", recErr)
