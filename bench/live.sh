@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Live-capture benchmark: pastmon's AF_PACKET ring plus the full analysis
+# pipeline against tcpdump, side by side in one run.
+#
+# It generates a pcap of realistic TCP (bench/livegen), makes a veth pair
+# inside a network namespace of its own, replays the pcap at top speed
+# (tcpreplay --topspeed) into one end and captures on the other: first with
+# tcpdump -w /dev/null, then with bench/livecap (capture/live feeding
+# capture.Run). For each it prints the replay rate, the packets the kernel
+# passed to the capture, its drops and the capturer's CPU time per million
+# packets. Both get the same 64 MiB of kernel buffer and snap length 256.
+#
+# Usage: sudo bench/live.sh            (PACKETS=1200000 ROUNDS=1 by default)
+set -euo pipefail
+PACKETS=${PACKETS:-1200000}
+ROUNDS=${ROUNDS:-1}
+if [ "$(id -u)" != 0 ]; then
+	echo "live.sh: needs root (network namespaces, tcpreplay)" >&2
+	exit 1
+fi
+for tool in ip tcpdump tcpreplay go; do
+	command -v $tool >/dev/null || { echo "live.sh: $tool not found (scripts/test-deps.sh installs it)" >&2; exit 1; }
+done
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+ns=pmbench$$
+cleanup() {
+	ip netns del "$ns" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/livegen" ./bench/livegen
+go build -o "$work/livecap" ./bench/livecap
+"$work/livegen" -o "$work/traffic.pcap" -packets "$PACKETS"
+
+ip netns add "$ns"
+ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n "$ns" link set lo up
+ip -n "$ns" link add rep0 type veth peer name cap0
+ip -n "$ns" link set rep0 up
+ip -n "$ns" link set cap0 up
+
+tck=$(getconf CLK_TCK)
+
+# cpu PID: user+system CPU seconds the process has used so far.
+cpu() { awk -v tck="$tck" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
+
+# wait_for FILE TEXT: until TEXT appears in FILE (the capturer is ready).
+wait_for() {
+	for _ in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "live.sh: capturer did not start:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+# replay OUT: replays the pcap into rep0; prints the achieved packets/s.
+replay() {
+	ip netns exec "$ns" tcpreplay --topspeed --preload-pcap -i rep0 "$work/traffic.pcap" >"$1" 2>&1
+	grep -o '[0-9.]* pps' "$1" | head -1 | cut -d' ' -f1
+}
+
+# Each run_* sets: pps, seen (packets the kernel passed), drops, cpus.
+run_tcpdump() {
+	ip netns exec "$ns" tcpdump -i cap0 -s 256 -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
+	local pid=$!
+	wait_for "$work/tcpdump.err" "listening on"
+	pps=$(replay "$work/replay.tcpdump")
+	sleep 2
+	cpus=$(cpu $pid)
+	kill -INT $pid
+	wait $pid || true
+	seen=$(awk '/received by filter/ { print $1 }' "$work/tcpdump.err")
+	drops=$(awk '/dropped by kernel/ { print $1 }' "$work/tcpdump.err")
+}
+
+# run_pastmon [-count]: -count only reads the ring, without analysis.
+run_pastmon() {
+	ip netns exec "$ns" "$work/livecap" -i cap0 -s 256 -blocks 64 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
+	local pid=$!
+	wait_for "$work/livecap.out" "ready"
+	pps=$(replay "$work/replay.pastmon")
+	sleep 2
+	cpus=$(cpu $pid)
+	kill -INT $pid
+	wait $pid
+	seen=$(sed -n 's/^kernel_packets=//p' "$work/livecap.out")
+	drops=$(sed -n 's/^kernel_drops=//p' "$work/livecap.out")
+	[ "${1:-}" = -count ] || decoded=$(sed -n 's/^decoded=//p' "$work/livecap.out")
+}
+
+per_m() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c / (n / 1e6); else print "n/a" }'; }
+
+echo "live-capture benchmark: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen 256, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+row() { printf '%-28s %14s %14s %14s\n' "$@"; }
+for round in $(seq "$ROUNDS"); do
+	run_tcpdump
+	t_pps=$pps t_seen=$seen t_drops=$drops t_cpu=$cpus
+	run_pastmon
+	p_pps=$pps p_seen=$seen p_drops=$drops p_cpu=$cpus
+	run_pastmon -count
+	r_pps=$pps r_seen=$seen r_drops=$drops r_cpu=$cpus
+	t_per=$(per_m "$t_cpu" "$t_seen")
+	p_per=$(per_m "$p_cpu" "$p_seen")
+	r_per=$(per_m "$r_cpu" "$r_seen")
+	ratio() { awk -v a="$1" -v b="$t_per" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+	echo
+	echo "round $round"
+	row "" tcpdump "pastmon full" "pastmon ring"
+	row "replay rate (packets/s)" "$t_pps" "$p_pps" "$r_pps"
+	row "packets sent" "$PACKETS" "$PACKETS" "$PACKETS"
+	row "received by filter" "$t_seen" "$p_seen" "$r_seen"
+	row "kernel drops" "$t_drops" "$p_drops" "$r_drops"
+	row "CPU seconds" "$t_cpu" "$p_cpu" "$r_cpu"
+	row "CPU s per million packets" "$t_per" "$p_per" "$r_per"
+	row "CPU relative to tcpdump" "1.00x" "$(ratio "$p_per")" "$(ratio "$r_per")"
+	echo "pastmon full decoded $decoded TCP segments"
+done
