@@ -60,6 +60,7 @@ type node struct {
 	a4, m4 uint32
 	a6, m6 [16]byte
 	lo, hi uint16
+	rng    bool // written as a portrange (display only)
 	vlanID uint16
 	hasID  bool
 	vlans  int // vlan primitives before this one: each shifts the link offsets by 4
@@ -111,7 +112,7 @@ func (n *node) format(b *strings.Builder) {
 	case nHost6:
 		words = append(words, hostWord(n.net), format6(n.a6, n.m6))
 	case nPort:
-		if n.lo == n.hi {
+		if !n.rng {
 			words = append(words, fmt.Sprintf("port %d", n.lo))
 		} else {
 			words = append(words, fmt.Sprintf("portrange %d-%d", n.lo, n.hi))

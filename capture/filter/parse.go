@@ -490,5 +490,5 @@ func (p *parser) port(q qual, t token, lo, hi uint32) (*node, error) {
 	if hi > 65535 {
 		return nil, errAt(t, "illegal port number %d > 65535", hi)
 	}
-	return &node{kind: nPort, proto: q.proto, dir: q.dir, lo: uint16(lo), hi: uint16(hi), vlans: p.vlans}, nil
+	return &node{kind: nPort, proto: q.proto, dir: q.dir, lo: uint16(lo), hi: uint16(hi), rng: q.addr == addrPortRange, vlans: p.vlans}, nil
 }
