@@ -145,9 +145,9 @@ func TestCompiledPrograms(t *testing.T) {
 		{"net 192.168.0.0/16", "udp4"},
 		{"net 192.168 or fd00::/8", "frag6 tcp6 udp4"},
 		{"net fd00::/8", "frag6 tcp6"},
-		{"port 80", "tcp4"},                  // frag4 carries "80" only in a later fragment
-		{"port 53", "udp4"},                  // frag6's UDP sits behind a fragment header
-		{"udp", "frag4 frag6 udp4"},          // the fragment header is looked through
+		{"port 80", "tcp4"},         // frag4 carries "80" only in a later fragment
+		{"port 53", "udp4"},         // frag6's UDP sits behind a fragment header
+		{"udp", "frag4 frag6 udp4"}, // the fragment header is looked through
 		{"udp and not port 53", "frag4 frag6"},
 		{"tcp", "tcp4 tcp6"},
 		{"icmp", "icmp4"},
