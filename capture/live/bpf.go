@@ -1,36 +1,38 @@
 package live
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
+	"github.com/pastmon/pastmon/capture/filter"
+	"github.com/pastmon/pastmon/capture/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// errNoFilter is returned while no filter compiler is wired in.
-var errNoFilter = errors.New("capture filters are not supported yet")
-
-// compileFilter turns a tcpdump expression into a program for cooked
-// frames (packet.LinkRaw) that returns the snap length for packets to keep.
-var compileFilter = func(expr string, snaplen uint32) ([]bpf.Instruction, error) {
-	return nil, errNoFilter
+// userProgram compiles the configured filter, or keeps everything up to
+// the snap length.
+func userProgram(cfg Config) ([]bpf.Instruction, error) {
+	if cfg.Filter == "" {
+		return []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}, nil
+	}
+	// Cooked frames start at the network header, as LinkRaw ones.
+	user, err := filter.Compile(cfg.Filter, packet.LinkRaw, uint32(cfg.Snaplen))
+	if err != nil {
+		return nil, fmt.Errorf("filter %q: %w", cfg.Filter, err)
+	}
+	return user, nil
 }
 
 // attachFilter attaches the whole socket filter: the prefix that keeps
-// IPv4/IPv6 on the chosen interfaces, then the user's filter.
-func attachFilter(fd int, cfg Config, ifindexes []int32) error {
-	prog, err := program(cfg, ifindexes)
-	if err != nil {
-		return err
-	}
-	raw, err := bpf.Assemble(prog)
+// IPv4/IPv6 on the chosen interfaces, then the user's program.
+func attachFilter(fd int, user []bpf.Instruction, ifindexes []int32) error {
+	raw, err := bpf.Assemble(program(user, ifindexes))
 	if err != nil {
 		return fmt.Errorf("assemble filter: %w", err)
 	}
 	if len(raw) > bpfMaxInstructions {
-		return fmt.Errorf("filter %q: %d instructions, the kernel takes at most %d", cfg.Filter, len(raw), bpfMaxInstructions)
+		return fmt.Errorf("filter of %d instructions, the kernel takes at most %d", len(raw), bpfMaxInstructions)
 	}
 	// bpf.RawInstruction and unix.SockFilter share the layout of struct
 	// sock_filter.
@@ -39,7 +41,7 @@ func attachFilter(fd int, cfg Config, ifindexes []int32) error {
 		Filter: (*unix.SockFilter)(unsafe.Pointer(&raw[0])),
 	}
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-		return fmt.Errorf("attach filter %q: %w", cfg.Filter, err)
+		return fmt.Errorf("attach filter: %w", err)
 	}
 	return nil
 }
@@ -56,15 +58,8 @@ var _ = [1]struct{}{}[unsafe.Sizeof(bpf.RawInstruction{})-unsafe.Sizeof(unix.Soc
 //   - keeps only the chosen interfaces when there are several (a single one
 //     is bound instead).
 //
-// What passes runs the user's filter, or is kept up to the snap length.
-func program(cfg Config, ifindexes []int32) ([]bpf.Instruction, error) {
-	user := []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}
-	if cfg.Filter != "" {
-		var err error
-		if user, err = compileFilter(cfg.Filter, uint32(cfg.Snaplen)); err != nil {
-			return nil, fmt.Errorf("filter %q: %w", cfg.Filter, err)
-		}
-	}
+// What passes runs the user's program.
+func program(user []bpf.Instruction, ifindexes []int32) []bpf.Instruction {
 	var p prefix
 	p.add(bpf.LoadExtension{Num: bpf.ExtType})
 	p.jump(unix.PACKET_OUTGOING, next, skip(2))
@@ -91,7 +86,7 @@ func program(cfg Config, ifindexes []int32) ([]bpf.Instruction, error) {
 			p.jump(uint32(idx), accept, miss)
 		}
 	}
-	return append(p.resolve(), user...), nil
+	return append(p.resolve(), user...)
 }
 
 // Jump targets inside the prefix: the next instruction, skip(n) further,

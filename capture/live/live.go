@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +100,7 @@ type Source struct {
 // capturing. The context bounds the capture: once it is done, ReadFrame
 // returns its error. Open runs in the network namespace of the calling
 // thread.
-func Open(ctx context.Context, cfg Config) (*Source, error) {
+func Open(ctx context.Context, cfg Config) (s *Source, err error) {
 	cfg, names, err := normalize(cfg)
 	if err != nil {
 		return nil, err
@@ -108,7 +109,10 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 	if names != nil {
 		name = strings.Join(names, ",")
 	}
-	s, err := open(ctx, cfg, names, name)
+	user, err := userProgram(cfg)
+	if err == nil {
+		s, err = open(ctx, cfg, user, names, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", name, err)
 	}
@@ -186,7 +190,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func open(ctx context.Context, cfg Config, names []string, name string) (_ *Source, err error) {
+func open(ctx context.Context, cfg Config, user []bpf.Instruction, names []string, name string) (_ *Source, err error) {
 	// Protocol 0 receives nothing until bind, so no packet reaches the
 	// ring before the filter is attached.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -206,7 +210,7 @@ func open(ctx context.Context, cfg Config, names []string, name string) (_ *Sour
 	if err != nil {
 		return nil, err
 	}
-	if err := attachFilter(fd, cfg, ifindexes); err != nil {
+	if err := attachFilter(fd, user, ifindexes); err != nil {
 		return nil, err
 	}
 	if err := s.ring.setup(fd, cfg); err != nil {

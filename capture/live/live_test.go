@@ -353,6 +353,8 @@ func TestConfigErrors(t *testing.T) {
 		{"tiny block timeout", Config{BlockTimeout: time.Microsecond}, "block timeout"},
 		{"bad interface name", Config{Interfaces: []string{"eth0/1"}}, `invalid interface name "eth0/1"`},
 		{"long interface name", Config{Interfaces: []string{strings.Repeat("x", 16)}}, "invalid interface name"},
+		{"bad filter", Config{Filter: "port"}, `capture on any: filter "port"`},
+		{"bad filter syntax", Config{Filter: "tcp and and"}, `capture on any: filter "tcp and and"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -471,5 +473,64 @@ func TestDropsAccounted(t *testing.T) {
 	}
 	if after := src.Stats(); after != st {
 		t.Errorf("Stats() after Close = %+v, want the last counts %+v", after, st)
+	}
+}
+
+// TestFilter attaches filters to the socket while clients in namespace B
+// connect to ports 8080 and 8081 in A: only what the filter accepts may
+// reach the ring.
+func TestFilter(t *testing.T) {
+	requireNetns(t)
+	nsA, nsB := newNetns(t), newNetns(t)
+	ipA, ipB := vethPair(t, nsA, "fa", nsB, "fb", 5)
+	const portA, portB = 8080, 8081
+	traffic := map[uint16]int{portA: 3, portB: 5}
+	for port := range traffic {
+		serve(t, listenIn(t, nsA, fmt.Sprintf("%s:%d", ipA, port)))
+	}
+	tests := []struct {
+		filter string
+		keep   func(s segment) bool // what the expression means for this traffic
+		none   bool                 // nothing at all may pass
+	}{
+		{"port 8080", func(s segment) bool { return s.sport == portA || s.dport == portA }, false},
+		{"tcp and not port 8080", func(s segment) bool { return s.sport != portA && s.dport != portA }, false},
+		{"dst port 8081", func(s segment) bool { return s.dport == portB }, false},
+		{"ip6", func(segment) bool { return false }, true},
+		{"src host " + ipA, func(s segment) bool { return s.src.String() == ipA }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.filter, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			src := openIn(t, ctx, nsA, Config{Filter: tt.filter, BlockTimeout: testBlockTimeout})
+			c := collect(src, cancel)
+			for port, n := range traffic {
+				fetch(t, nsB, fmt.Sprintf("%s:%d", ipA, port), n)
+			}
+			frames := c.stop(t)
+			kept := 0
+			for _, f := range frames {
+				s, ok := parseTCP(f.data)
+				if !ok || !tt.keep(s) {
+					t.Fatalf("filter %q let through %x", tt.filter, f.data[:min(len(f.data), 40)])
+				}
+				kept++
+			}
+			fa := ifindex(t, nsA, "fa")
+			for port, n := range traffic {
+				want := 0
+				syn := segment{src: net.ParseIP(ipB).To4(), dst: net.ParseIP(ipA).To4(), sport: 40000, dport: port}
+				if tt.keep(syn) {
+					want = n
+				}
+				if got := synCounts(frames, port)[fa]; got != want {
+					t.Errorf("filter %q: %d SYNs to port %d, want %d", tt.filter, got, port, want)
+				}
+			}
+			if kept == 0 && !tt.none {
+				t.Errorf("filter %q kept nothing", tt.filter)
+			}
+		})
 	}
 }
