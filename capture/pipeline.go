@@ -200,10 +200,12 @@ func (p *pipeline) frame(f *Frame, pkt *packet.Packet) {
 		return
 	}
 	p.stats.Decoded++
-	p.tracker.Packet(pkt)
-	if now := p.tracker.Now(); now >= p.nextHouse {
-		p.housekeep(now)
+	if pkt.TS >= p.nextHouse {
+		// Before the packet: a packet far ahead of the clock finds the
+		// connections it outlived already gone.
+		p.housekeep(pkt.TS)
 	}
+	p.tracker.Packet(pkt)
 }
 
 // housekeep expires connections, closes windows and makes partial flushes.

@@ -1,0 +1,84 @@
+package capture
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/packet"
+	"github.com/pastmon/pastmon/capture/tcp/synth"
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+var (
+	benchOnce   sync.Once
+	benchFrames []Frame
+	benchSpan   int64
+)
+
+// workloadFrames builds about 200k frames of realistic traffic once.
+func workloadFrames() ([]Frame, int64) {
+	benchOnce.Do(func() {
+		w := synth.Workload{Servers: 50, Clients: 2000, MaxTurns: 6, Seed: 1}
+		var c synth.Capture
+		start := t0
+		for range 20 {
+			start = w.Batch(&c, start, 500).Add(time.Millisecond)
+		}
+		// One contiguous buffer in time order, as a file reader delivers.
+		var buf []byte
+		var ends []int
+		_ = c.Drain(func(f synth.Frame) error {
+			buf = append(buf, f.Data...)
+			ends = append(ends, len(buf))
+			benchFrames = append(benchFrames, Frame{TS: f.TS.UnixNano(), Iface: int32(f.Iface), Link: packet.LinkEthernet, WireLen: len(f.Data)})
+			return nil
+		})
+		for i, start := range ends {
+			if i == 0 {
+				start = 0
+			} else {
+				start = ends[i-1]
+			}
+			benchFrames[i].Data = buf[start:ends[i]]
+		}
+		benchSpan = benchFrames[len(benchFrames)-1].TS - benchFrames[0].TS
+	})
+	return benchFrames, benchSpan
+}
+
+// BenchmarkPipeline measures the per-packet path: decode, track, aggregate.
+// The workload is replayed with its times shifted by a few minutes per
+// round, so connections and windows keep coming and going.
+func BenchmarkPipeline(b *testing.B) {
+	frames, span := workloadFrames()
+	var windows int
+	p, err := newPipeline(Config{OnWindow: func(window.Summary) { windows++ }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pkt packet.Packet
+	shift := span + int64(2*time.Minute)
+	// One untimed round warms the flow table and the sketches up.
+	for i := range frames {
+		f := frames[i]
+		p.frame(&f, &pkt)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	round := int64(1)
+	for i := 0; i < b.N; i++ {
+		j := i % len(frames)
+		if j == 0 && i > 0 {
+			round++
+		}
+		f := frames[j]
+		f.TS += round * shift
+		p.frame(&f, &pkt)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+	if p.stats.Decoded == 0 {
+		b.Fatal("nothing decoded")
+	}
+}
