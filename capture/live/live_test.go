@@ -87,8 +87,8 @@ func (c *collector) stop(t *testing.T) []frame {
 	return c.frames
 }
 
-// segment is the part of an IPv4 TCP frame the tests check, decoded here
-// from the RFC 791/793 layouts.
+// segment is the part of a TCP frame the tests check, decoded here from the
+// RFC 791/8200/793 layouts (no IPv6 extension headers).
 type segment struct {
 	src, dst     net.IP
 	sport, dport uint16
@@ -97,20 +97,23 @@ type segment struct {
 }
 
 func parseTCP(b []byte) (segment, bool) {
-	if len(b) < 20 || b[0]>>4 != 4 || b[9] != 6 {
-		return segment{}, false
+	var s segment
+	var tcp []byte
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4 && b[9] == 6:
+		ihl := int(b[0]&0x0f) * 4
+		s.src, s.dst, s.totalLen, tcp = net.IP(b[12:16]), net.IP(b[16:20]), int(binary.BigEndian.Uint16(b[2:4])), b[ihl:]
+	case len(b) >= 40 && b[0]>>4 == 6 && b[6] == 6:
+		s.src, s.dst, s.totalLen, tcp = net.IP(b[8:24]), net.IP(b[24:40]), 40+int(binary.BigEndian.Uint16(b[4:6])), b[40:]
+	default:
+		return s, false
 	}
-	ihl := int(b[0]&0x0f) * 4
-	if len(b) < ihl+14 {
-		return segment{}, false
+	if len(tcp) < 14 {
+		return s, false
 	}
-	tcp := b[ihl:]
-	return segment{
-		src: net.IP(b[12:16]), dst: net.IP(b[16:20]),
-		sport: binary.BigEndian.Uint16(tcp[0:2]), dport: binary.BigEndian.Uint16(tcp[2:4]),
-		flags:    tcp[13],
-		totalLen: int(binary.BigEndian.Uint16(b[2:4])),
-	}, true
+	s.sport, s.dport = binary.BigEndian.Uint16(tcp[0:2]), binary.BigEndian.Uint16(tcp[2:4])
+	s.flags = tcp[13]
+	return s, true
 }
 
 // synCounts counts connection-opening SYNs to port per interface.
@@ -176,11 +179,25 @@ func TestCaptureBetweenNamespaces(t *testing.T) {
 	defer cancel()
 	src := openIn(t, ctx, srvNS, Config{Snaplen: snaplen, BlockTimeout: testBlockTimeout})
 	c := collect(src, cancel)
+	// A heartbeat reads the counters and interfaces while frames flow.
+	heartbeat := make(chan []string)
+	go func() {
+		var names []string
+		for ctx.Err() == nil {
+			src.Stats()
+			names = src.Interfaces()
+			time.Sleep(time.Millisecond)
+		}
+		heartbeat <- names
+	}()
 	serve(t, listenIn(t, srvNS, fmt.Sprintf("%s:%d", srvIP, port)))
 	before := time.Now().UnixNano()
 	fetch(t, cliNS, fmt.Sprintf("%s:%d", srvIP, port), conns)
 	after := time.Now().UnixNano()
 	frames := c.stop(t)
+	if names := <-heartbeat; !sameSet(names, []string{"lo", "vs"}) {
+		t.Errorf("Interfaces() = %q, want lo and vs", names)
+	}
 
 	vs := ifindex(t, srvNS, "vs")
 	if got := synCounts(frames, port); got[vs] != conns || len(got) != 1 {
@@ -231,17 +248,28 @@ func TestLoopbackSeenOnce(t *testing.T) {
 	requireNetns(t)
 	ns := newNetns(t)
 	const conns, port = 4, 9090
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src := openIn(t, ctx, ns, Config{BlockTimeout: testBlockTimeout})
-	c := collect(src, cancel)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	serve(t, listenIn(t, ns, addr))
-	fetch(t, ns, addr, conns)
-	frames := c.stop(t)
-	lo := ifindex(t, ns, "lo")
-	if got := synCounts(frames, port); got[lo] != conns || len(got) != 1 {
-		t.Errorf("SYNs per ifindex = %v, want %d on lo (ifindex %d): each loopback packet once", got, conns, lo)
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		t.Run(host, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			src := openIn(t, ctx, ns, Config{BlockTimeout: testBlockTimeout})
+			c := collect(src, cancel)
+			addr := fmt.Sprintf("%s:%d", host, port)
+			l := listenIn(t, ns, addr)
+			serve(t, l)
+			fetch(t, ns, addr, conns)
+			l.Close()
+			frames := c.stop(t)
+			lo := ifindex(t, ns, "lo")
+			if got := synCounts(frames, port); got[lo] != conns || len(got) != 1 {
+				t.Errorf("SYNs per ifindex = %v, want %d on lo (ifindex %d): each loopback packet once", got, conns, lo)
+			}
+			for _, f := range frames {
+				if s, ok := parseTCP(f.data); ok && f.wireLen != s.totalLen {
+					t.Fatalf("WireLen %d, IP length %d", f.wireLen, s.totalLen)
+				}
+			}
+		})
 	}
 }
 

@@ -37,6 +37,9 @@ func newNetns(t testing.TB) string {
 	run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	// No IPv6 on the veths: their neighbour discovery would add traffic
+	// the tests do not make. lo keeps ::1.
+	run(t, "ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
 	return name
 }
 
@@ -135,7 +138,7 @@ func listenIn(t testing.TB, ns, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
 	err := inNetns(t, ns, func() (err error) {
-		l, err = net.Listen("tcp4", addr)
+		l, err = net.Listen("tcp", addr)
 		return err
 	})
 	if err != nil {
