@@ -1,0 +1,125 @@
+package aggregate
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+var (
+	srvA = tcp.Endpoint{Addr: [16]byte{10, 0, 0, 1}, Port: 80}
+	srvB = tcp.Endpoint{Addr: [16]byte{0xfd, 15: 2}, Port: 443, V6: true}
+	base = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) // a window start
+)
+
+func ns(d time.Duration) int64 { return base.Add(d).UnixNano() }
+
+func TestWindowsCloseAfterGrace(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	a.Count(srvA, ns(time.Minute), tcp.Connections, 1)
+	a.Sample(srvA, ns(2*time.Minute), window.RTT, 1500)
+	a.Count(srvB, ns(4*time.Minute), tcp.Transactions, 2)
+	a.Count(srvA, ns(6*time.Minute), tcp.Connections, 1) // next window
+
+	tests := []struct {
+		now  time.Duration
+		want int // summaries handed on so far
+	}{
+		{5 * time.Minute, 0},
+		{5*time.Minute + Grace - 1, 0},
+		{5*time.Minute + Grace, 2},
+		{10*time.Minute + Grace - 1, 2},
+		{10*time.Minute + Grace, 3},
+	}
+	for _, tt := range tests {
+		a.Advance(ns(tt.now))
+		if len(got) != tt.want {
+			t.Fatalf("at +%s: %d summaries, want %d", tt.now, len(got), tt.want)
+		}
+	}
+	// Sorted by window, then server.
+	if got[0].Server != srvA.AddrPort() || got[1].Server != srvB.AddrPort() || !got[0].Start.Equal(base) {
+		t.Errorf("first window: %s@%s, %s@%s", got[0].Server, got[0].Start, got[1].Server, got[1].Start)
+	}
+	if got[0].Connections != 1 || got[0].Metrics[window.RTT].Count != 1 || got[0].Metrics[window.RTT].Sum != 1500 {
+		t.Errorf("server A first window: %+v", got[0])
+	}
+	if got[1].Transactions != 2 {
+		t.Errorf("server B: %+v", got[1].Counters)
+	}
+	if !got[2].Start.Equal(base.Add(window.Width)) || got[2].Connections != 1 {
+		t.Errorf("second window: %s %+v", got[2].Start, got[2].Counters)
+	}
+	if a.Open() != 0 {
+		t.Errorf("%d still open", a.Open())
+	}
+}
+
+// TestLateSample: a sample for a window already handed on makes a second
+// partial summary of it; merged, nothing is lost.
+func TestLateSample(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	a.Count(srvA, ns(time.Minute), tcp.BytesToServer, 100)
+	a.Advance(ns(6 * time.Minute))
+	a.Count(srvA, ns(2*time.Minute), tcp.BytesToServer, 50)
+	a.Advance(ns(6*time.Minute + time.Second))
+	if len(got) != 2 {
+		t.Fatalf("%d summaries, want 2", len(got))
+	}
+	if err := got[0].Merge(&got[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got[0].BytesToServer != 150 {
+		t.Errorf("merged bytes %d, want 150", got[0].BytesToServer)
+	}
+}
+
+func TestFlushHandsOwnership(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	a.Sample(srvA, ns(time.Second), window.ResponseTime, 10)
+	a.Flush()
+	a.Sample(srvA, ns(2*time.Second), window.ResponseTime, 30)
+	a.Flush()
+	if len(got) != 2 {
+		t.Fatalf("%d summaries", len(got))
+	}
+	// The first summary must not see the second sample.
+	if d := got[0].Metrics[window.ResponseTime]; d.Count != 1 || d.Max != 10 {
+		t.Errorf("first flush changed afterwards: count %d max %v", d.Count, d.Max)
+	}
+	if d := got[1].Metrics[window.ResponseTime]; d.Count != 1 || d.Max != 30 {
+		t.Errorf("second flush: count %d max %v", d.Count, d.Max)
+	}
+}
+
+func TestAbsurdSamplesDropped(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	for _, v := range []float64{-1, math.NaN(), math.Inf(1), window.MaxMicros * 2, 42} {
+		a.Sample(srvA, ns(0), window.RTT, v)
+	}
+	a.Flush()
+	if len(got) != 1 || got[0].Metrics[window.RTT].Count != 1 {
+		t.Fatalf("got %+v, want only the 42 µs sample", got)
+	}
+	if err := got[0].Validate(base.Add(time.Hour)); err != nil {
+		t.Errorf("summary does not validate: %v", err)
+	}
+}
+
+func TestServerAddress(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	a.Count(srvB, ns(0), tcp.Connections, 1)
+	a.Flush()
+	if want := netip.MustParseAddrPort("[fd00::2]:443"); got[0].Server != want {
+		t.Errorf("server %s, want %s", got[0].Server, want)
+	}
+}
