@@ -149,3 +149,28 @@ func fileBytes(t testing.TB, path string) []byte {
 }
 
 func key(server netip.AddrPort, t time.Time) string { return fmt.Sprintf("%s@%d", server, t.Unix()) }
+
+// part is a decoded window row (tests only).
+type part struct {
+	window.Counters
+	Metrics window.Metrics
+}
+
+func (p *part) merge(o *part) {
+	p.Counters.Add(&o.Counters)
+	for i := range p.Metrics {
+		p.Metrics[i].Merge(&o.Metrics[i])
+	}
+}
+
+func (s *rowScan) part() (part, error) {
+	p := part{Counters: s.counts()}
+	for i := range p.Metrics {
+		d, err := decodeDist(s.blobs[i])
+		if err != nil {
+			return p, err
+		}
+		p.Metrics[i] = d
+	}
+	return p, nil
+}

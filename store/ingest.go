@@ -28,17 +28,19 @@ var (
 	dataCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), ", ")
 )
 
-// part is the data of one window row: what is merged and stored.
-type part struct {
+// encoded is the data of one window row as stored: counters and one
+// encoded distribution per metric (nil when empty).
+type encoded struct {
 	window.Counters
-	Metrics window.Metrics
+	blobs [window.NumMetrics][]byte
 }
 
-func (p *part) merge(o *part) {
-	p.Counters.Add(&o.Counters)
-	for i := range p.Metrics {
-		p.Metrics[i].Merge(&o.Metrics[i])
+func encodeSummary(s *window.Summary) encoded {
+	e := encoded{Counters: s.Counters}
+	for i := range s.Metrics {
+		e.blobs[i] = encodeDist(&s.Metrics[i])
 	}
+	return e
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
@@ -46,34 +48,30 @@ func counterPtrs(c *window.Counters) []*uint64 {
 		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
 }
 
-// args returns the values of dataCols for p.
-func (p *part) args() ([]any, error) {
+// args returns the values of dataCols.
+func (e *encoded) args() ([]any, error) {
 	out := make([]any, 0, len(counterCols)+len(metricCols))
-	for i, c := range counterPtrs(&p.Counters) {
+	for i, c := range counterPtrs(&e.Counters) {
 		if *c > math.MaxInt64 {
 			return nil, fmt.Errorf("counter %s = %d is out of range", counterCols[i], *c)
 		}
 		out = append(out, int64(*c))
 	}
-	for i := range p.Metrics {
-		if p.Metrics[i].Count == 0 {
+	for _, b := range e.blobs {
+		if len(b) == 0 {
 			out = append(out, nil)
-			continue
+		} else {
+			out = append(out, b)
 		}
-		b, err := p.Metrics[i].MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", window.Metric(i), err)
-		}
-		out = append(out, b)
 	}
 	return out, nil
 }
 
-// rowScan scans the dataCols of a row into a part. Blobs are decoded only
-// for the metrics listed in want (all when want is nil).
+// rowScan receives the dataCols of a row. The blobs are only valid until
+// the next Scan or Next.
 type rowScan struct {
 	counters [10]int64
-	blobs    [window.NumMetrics][]byte
+	blobs    [window.NumMetrics]sql.RawBytes
 }
 
 func (s *rowScan) dests() []any {
@@ -95,25 +93,39 @@ func (s *rowScan) counts() window.Counters {
 	return c
 }
 
-func (s *rowScan) decode(m window.Metric, d *window.Dist) error {
-	if len(s.blobs[m]) == 0 {
-		*d = window.Dist{}
-		return nil
-	}
-	if err := d.UnmarshalBinary(s.blobs[m]); err != nil {
-		return fmt.Errorf("stored %s: %w", m, err)
+// rowAcc merges rows: counters summed, distributions merged.
+type rowAcc struct {
+	window.Counters
+	dists [window.NumMetrics]distAcc
+}
+
+func (a *rowAcc) addScan(s *rowScan) error {
+	c := s.counts()
+	a.Counters.Add(&c)
+	for i := range a.dists {
+		if err := a.dists[i].add(s.blobs[i]); err != nil {
+			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
+		}
 	}
 	return nil
 }
 
-func (s *rowScan) part() (part, error) {
-	p := part{Counters: s.counts()}
-	for i := range p.Metrics {
-		if err := s.decode(window.Metric(i), &p.Metrics[i]); err != nil {
-			return p, err
+func (a *rowAcc) addEncoded(e *encoded) error {
+	a.Counters.Add(&e.Counters)
+	for i := range a.dists {
+		if err := a.dists[i].add(e.blobs[i]); err != nil {
+			return fmt.Errorf("%s: %w", window.Metric(i), err)
 		}
 	}
-	return p, nil
+	return nil
+}
+
+func (a *rowAcc) encoded() encoded {
+	e := encoded{Counters: a.Counters}
+	for i := range a.dists {
+		e.blobs[i] = a.dists[i].blob()
+	}
+	return e
 }
 
 // Ingest stores a whole batch atomically (all or nothing). A batch id seen
@@ -211,8 +223,8 @@ func (in *ingest) window(ctx context.Context, s *window.Summary) error {
 	if err != nil {
 		return err
 	}
-	p := part{Counters: s.Counters, Metrics: s.Metrics}
-	args, err := p.args()
+	e := encodeSummary(s)
+	args, err := e.args()
 	if err != nil {
 		return err
 	}
@@ -224,12 +236,12 @@ func (in *ingest) window(ctx context.Context, s *window.Summary) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		if err := mergeRow(ctx, in.tx, "windows", server, start, in.sensor, &p); err != nil {
+		if err := mergeRow(ctx, in.tx, "windows", server, start, in.sensor, &e); err != nil {
 			return err
 		}
 	}
 	if in.rolled.covers(server, start) {
-		return mergeRow(ctx, in.tx, "hours", server, hourOf(start), in.sensor, &p)
+		return mergeRow(ctx, in.tx, "hours", server, hourOf(start), in.sensor, &e)
 	}
 	return nil
 }
@@ -255,29 +267,40 @@ func (in *ingest) serverID(ctx context.Context, addr string) (int64, error) {
 	return id, nil
 }
 
-// mergeRow merges p into the row (server, start, sensor) of table,
+// mergeRow merges e into the row (server, start, sensor) of table,
 // inserting it when absent.
-func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, p *part) error {
-	var s rowScan
-	err := tx.QueryRowContext(ctx, "SELECT "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
-		server, start, sensor).Scan(s.dests()...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return insertRow(ctx, tx, table, server, start, sensor, p)
-	}
+func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, e *encoded) error {
+	rows, err := tx.QueryContext(ctx, "SELECT "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
+		server, start, sensor)
 	if err != nil {
 		return fmt.Errorf("read %s row: %w", table, err)
 	}
-	old, err := s.part()
-	if err != nil {
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read %s row: %w", table, err)
+		}
+		rows.Close()
+		return insertRow(ctx, tx, table, server, start, sensor, e)
+	}
+	var s rowScan
+	var acc rowAcc
+	if err := rows.Scan(s.dests()...); err != nil {
+		return fmt.Errorf("read %s row: %w", table, err)
+	}
+	if err := acc.addScan(&s); err != nil {
 		return fmt.Errorf("%s row: %w", table, err)
 	}
-	old.merge(p)
-	args, err := old.args()
+	rows.Close()
+	if err := acc.addEncoded(e); err != nil {
+		return err
+	}
+	merged := acc.encoded()
+	args, err := merged.args()
 	if err != nil {
 		return fmt.Errorf("merged %s row: %w", table, err)
 	}
-	set := strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
-	_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET "+set+" WHERE server = ? AND start = ? AND sensor = ?",
+	_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET "+setCols+" WHERE server = ? AND start = ? AND sensor = ?",
 		append(args, server, start, sensor)...)
 	if err != nil {
 		return fmt.Errorf("update %s row: %w", table, err)
@@ -285,8 +308,10 @@ func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sens
 	return nil
 }
 
-func insertRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, p *part) error {
-	args, err := p.args()
+var setCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
+
+func insertRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, e *encoded) error {
+	args, err := e.args()
 	if err != nil {
 		return err
 	}

@@ -181,7 +181,7 @@ func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) 
 		return fmt.Errorf("read hour %d: %w", st.hour, err)
 	}
 	defer rows.Close()
-	sums := map[rowKey]*part{}
+	sums := map[rowKey]*rowAcc{}
 	var order []rowKey
 	var s rowScan
 	var k rowKey
@@ -190,22 +190,23 @@ func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) 
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read hour %d: %w", st.hour, err)
 		}
-		p, err := s.part()
-		if err != nil {
+		acc := sums[k]
+		if acc == nil {
+			acc = &rowAcc{}
+			sums[k] = acc
+			order = append(order, k)
+		}
+		if err := acc.addScan(&s); err != nil {
 			return fmt.Errorf("server %d sensor %d hour %d: %w", k.server, k.sensor, st.hour, err)
 		}
-		if sum, ok := sums[k]; ok {
-			sum.merge(&p)
-			continue
-		}
-		sums[k] = &p
-		order = append(order, k)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read hour %d: %w", st.hour, err)
 	}
+	rows.Close()
 	for _, k := range order {
-		if err := insertRow(ctx, tx, "hours", k.server, st.hour, k.sensor, sums[k]); err != nil {
+		e := sums[k].encoded()
+		if err := insertRow(ctx, tx, "hours", k.server, st.hour, k.sensor, &e); err != nil {
 			return err
 		}
 	}

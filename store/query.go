@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
@@ -33,21 +35,42 @@ type SparkPoint struct {
 
 // Servers returns every server with 5-minute data in [from,to), sorted by
 // address. It reads 5-minute rows only: it is meant for recent ranges
-// (the overview's last hour or day).
+// (the overview's last hour or day). The servers are split into shards
+// read and merged in parallel, each shard in its own read transaction.
 func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary, error) {
-	tx, err := db.r.BeginTx(ctx, nil)
+	names, err := sensorNames(ctx, db.r)
 	if err != nil {
 		return nil, fmt.Errorf("servers: %w", err)
 	}
-	defer tx.Rollback()
-	names, err := sensorNames(ctx, tx)
-	if err != nil {
+	shards := max(1, min(runtime.GOMAXPROCS(0), serverShards))
+	var (
+		wg   sync.WaitGroup
+		outs = make([][]ServerSummary, shards)
+		errs = make([]error, shards)
+	)
+	for i := range shards {
+		wg.Go(func() { outs[i], errs[i] = db.serversShard(ctx, from, to, names, i, shards) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("servers: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT w.server, v.addr, w.start, w.sensor, "+prefixed("w.", dataCols)+
-		" FROM windows w JOIN servers v ON v.id = w.server WHERE w.start >= ? AND w.start < ?", from.Unix(), to.Unix())
+	out := slices.Concat(outs...)
+	slices.SortFunc(out, func(a, b ServerSummary) int { return a.Server.Compare(b.Server) })
+	return out, nil
+}
+
+// serverShards bounds the parallelism of Servers (and the read connections
+// it takes from the pool).
+const serverShards = 4
+
+// serversShard aggregates the servers whose id is shard modulo shards.
+func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[int64]string, shard, shards int) ([]ServerSummary, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT w.server, v.addr, w.start, w.sensor, "+prefixed("w.", dataCols)+
+		" FROM windows w JOIN servers v ON v.id = w.server WHERE w.start >= ? AND w.start < ? AND w.server % ? = ?",
+		from.Unix(), to.Unix(), shards, shard)
 	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	agg := map[int64]*serverAgg{}
@@ -59,41 +82,46 @@ func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary,
 	dest := append([]any{&id, &addr, &start, &sensor}, s.dests()...)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("servers: %w", err)
+			return nil, err
 		}
 		a := agg[id]
 		if a == nil {
 			ap, err := netip.ParseAddrPort(addr)
 			if err != nil {
-				return nil, fmt.Errorf("servers: stored address %q: %w", addr, err)
+				return nil, fmt.Errorf("stored address %q: %w", addr, err)
 			}
 			a = &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
 			a.sum.Server = ap
 			agg[id] = a
 		}
 		if err := a.add(start, names[sensor], &s); err != nil {
-			return nil, fmt.Errorf("servers: %s: %w", addr, err)
+			return nil, fmt.Errorf("%s: %w", addr, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
+		return nil, err
 	}
+	rows.Close()
 	out := make([]ServerSummary, 0, len(agg))
 	for _, a := range agg {
-		out = append(out, a.summary())
+		sum, err := a.summary()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
+		}
+		out = append(out, sum)
 	}
-	slices.SortFunc(out, func(a, b ServerSummary) int { return a.Server.Compare(b.Server) })
 	return out, nil
 }
 
 type serverAgg struct {
 	sum     ServerSummary
+	dists   [window.NumMetrics]distAcc
 	sensors map[string]bool
 	spark   map[int64]*sparkAgg
 }
 
 type sparkAgg struct {
-	rtt, resp   window.Dist // count and sum only
+	rtt, resp   distAcc // count and sum only
 	connections uint64
 }
 
@@ -111,35 +139,35 @@ func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
 		a.spark[start] = sp
 	}
 	sp.connections += c.Connections
-	for i := range a.sum.Metrics {
-		var d window.Dist
-		if err := s.decode(window.Metric(i), &d); err != nil {
-			return err
-		}
-		a.sum.Metrics[i].Merge(&d)
-		switch window.Metric(i) {
-		case window.RTT:
-			sp.rtt.Count += d.Count
-			sp.rtt.Sum += d.Sum
-		case window.ResponseTime:
-			sp.resp.Count += d.Count
-			sp.resp.Sum += d.Sum
+	for i := range a.dists {
+		if err := a.dists[i].add(s.blobs[i]); err != nil {
+			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
 		}
 	}
-	return nil
+	if err := sp.rtt.addCountSum(s.blobs[window.RTT]); err != nil {
+		return err
+	}
+	return sp.resp.addCountSum(s.blobs[window.ResponseTime])
 }
 
-func (a *serverAgg) summary() ServerSummary {
+func (a *serverAgg) summary() (ServerSummary, error) {
 	s := a.sum
+	for i := range a.dists {
+		d, err := a.dists[i].dist()
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", window.Metric(i), err)
+		}
+		s.Metrics[i] = d
+	}
 	for name := range a.sensors {
 		s.Sensors = append(s.Sensors, name)
 	}
 	slices.Sort(s.Sensors)
 	for start, sp := range a.spark {
-		s.Spark = append(s.Spark, SparkPoint{T: time.Unix(start, 0).UTC(), RTTAvg: sp.rtt.Avg(), ResponseAvg: sp.resp.Avg(), Connections: sp.connections})
+		s.Spark = append(s.Spark, SparkPoint{T: time.Unix(start, 0).UTC(), RTTAvg: sp.rtt.avg(), ResponseAvg: sp.resp.avg(), Connections: sp.connections})
 	}
 	slices.SortFunc(s.Spark, func(a, b SparkPoint) int { return a.T.Compare(b.T) })
-	return s
+	return s, nil
 }
 
 // SeriesQuery selects one metric of one server over [From, To).
@@ -187,7 +215,7 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		return out, fmt.Errorf("series: %w", err)
 	}
 	defer tx.Rollback()
-	sq := seriesQuery{q: q, tx: tx, col: metricCols[q.Metric], points: map[int64]*SeriesPoint{}}
+	sq := seriesQuery{q: q, tx: tx, col: metricCols[q.Metric], points: map[int64]*pointAcc{}}
 	found, err := sq.ids(ctx)
 	if err != nil || !found {
 		return out, err
@@ -201,7 +229,10 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	if err != nil {
 		return out, fmt.Errorf("series %s %s: %w", q.Server, q.Metric, err)
 	}
-	out.Points = sq.sorted()
+	out.Points, err = sq.sorted()
+	if err != nil {
+		return out, fmt.Errorf("series %s %s: %w", q.Server, q.Metric, err)
+	}
 	return out, nil
 }
 
@@ -210,7 +241,12 @@ type seriesQuery struct {
 	tx             *sql.Tx
 	col            string
 	server, sensor int64
-	points         map[int64]*SeriesPoint
+	points         map[int64]*pointAcc
+}
+
+type pointAcc struct {
+	window.Counters
+	dist distAcc
 }
 
 // ids looks up the server and sensor ids; found is false when either is
@@ -263,7 +299,6 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 	var (
 		start int64
 		s     rowScan
-		d     window.Dist
 	)
 	dest := []any{&start}
 	for i := range s.counters {
@@ -274,29 +309,32 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read %s: %w", table, err)
 		}
-		if err := s.decode(sq.q.Metric, &d); err != nil {
-			return err
-		}
 		t := start - start%step
 		p := sq.points[t]
 		if p == nil {
-			p = &SeriesPoint{T: time.Unix(t, 0).UTC()}
+			p = &pointAcc{}
 			sq.points[t] = p
 		}
 		c := s.counts()
 		p.Counters.Add(&c)
-		p.Dist.Merge(&d)
+		if err := p.dist.add(s.blobs[sq.q.Metric]); err != nil {
+			return fmt.Errorf("stored %s: %w", table, err)
+		}
 	}
 	return rows.Err()
 }
 
-func (sq *seriesQuery) sorted() []SeriesPoint {
+func (sq *seriesQuery) sorted() ([]SeriesPoint, error) {
 	out := make([]SeriesPoint, 0, len(sq.points))
-	for _, p := range sq.points {
-		out = append(out, *p)
+	for t, p := range sq.points {
+		d, err := p.dist.dist()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, SeriesPoint{T: time.Unix(t, 0).UTC(), Counters: p.Counters, Dist: d})
 	}
 	slices.SortFunc(out, func(a, b SeriesPoint) int { return a.T.Compare(b.T) })
-	return out
+	return out, nil
 }
 
 // Sensor is a sensor as last reported.
@@ -334,8 +372,8 @@ func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
 	return out, rows.Err()
 }
 
-func sensorNames(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT id, name FROM sensors")
+func sensorNames(ctx context.Context, db *sql.DB) (map[int64]string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT id, name FROM sensors")
 	if err != nil {
 		return nil, err
 	}

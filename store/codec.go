@@ -1,0 +1,152 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	ddstore "github.com/DataDog/sketches-go/ddsketch/store"
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// A stored distribution (one BLOB per metric, NULL when empty) is:
+// count as uvarint, then sum, min and max as little-endian float64, then
+// the quantile sketch as window.Dist.Sketch encodes it. The store owns
+// this layout (it matches window.Dist.MarshalBinary today) so that it can
+// merge many stored distributions without building a window.Dist for
+// each: the sketches are decoded straight into one accumulator.
+const distHeader = 24
+
+// sketchMapping must be the mapping of window's sketches: the encoding
+// omits it.
+var sketchMapping = func() mapping.IndexMapping {
+	m, err := mapping.NewLogarithmicMapping(window.RelativeAccuracy)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// encodeDist encodes d, nil when empty.
+func encodeDist(d *window.Dist) []byte {
+	if d.Count == 0 {
+		return nil
+	}
+	b := binary.AppendUvarint(make([]byte, 0, 40), d.Count)
+	for _, v := range [...]float64{d.Sum, d.Min, d.Max} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return append(b, d.Sketch()...)
+}
+
+// distHead parses the exact figures of a stored distribution and returns
+// the sketch bytes that follow them.
+func distHead(b []byte) (count uint64, sum, lo, hi float64, sketch []byte, err error) {
+	count, k := binary.Uvarint(b)
+	if k <= 0 {
+		return 0, 0, 0, 0, nil, errors.New("bad count")
+	}
+	if count == 0 {
+		return 0, 0, 0, 0, nil, nil
+	}
+	b = b[k:]
+	if len(b) < distHeader {
+		return 0, 0, 0, 0, nil, errors.New("truncated")
+	}
+	sum = math.Float64frombits(binary.LittleEndian.Uint64(b))
+	lo = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	hi = math.Float64frombits(binary.LittleEndian.Uint64(b[16:]))
+	return count, sum, lo, hi, b[distHeader:], nil
+}
+
+// distAcc merges stored distributions.
+type distAcc struct {
+	count         uint64
+	sum, min, max float64
+	sk            *ddsketch.DDSketch
+}
+
+// add merges one stored distribution (empty or nil adds nothing).
+func (a *distAcc) add(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, sum, lo, hi, sketch, err := distHead(b)
+	if err != nil || n == 0 {
+		return err
+	}
+	if a.sk == nil {
+		a.sk = ddsketch.NewDDSketchFromStoreProvider(sketchMapping, ddstore.DenseStoreConstructor)
+	}
+	if err := a.sk.DecodeAndMergeWith(sketch); err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
+	}
+	if a.count == 0 || lo < a.min {
+		a.min = lo
+	}
+	if a.count == 0 || hi > a.max {
+		a.max = hi
+	}
+	a.count += n
+	a.sum += sum
+	return nil
+}
+
+// addCountSum merges only the count and sum of a stored distribution.
+func (a *distAcc) addCountSum(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, sum, _, _, _, err := distHead(b)
+	a.count += n
+	a.sum += sum
+	return err
+}
+
+func (a *distAcc) avg() float64 {
+	if a.count == 0 {
+		return math.NaN()
+	}
+	return a.sum / float64(a.count)
+}
+
+// blob encodes the merged distribution, nil when empty.
+func (a *distAcc) blob() []byte {
+	if a.count == 0 {
+		return nil
+	}
+	b := binary.AppendUvarint(make([]byte, 0, 64), a.count)
+	for _, v := range [...]float64{a.sum, a.min, a.max} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	a.sk.Encode(&b, true)
+	return b
+}
+
+// dist returns the merged distribution as a window.Dist.
+func (a *distAcc) dist() (window.Dist, error) {
+	if a.count == 0 {
+		return window.Dist{}, nil
+	}
+	return decodeDist(a.blob())
+}
+
+// decodeDist decodes one stored distribution, checking it as window does
+// for input from outside.
+func decodeDist(b []byte) (window.Dist, error) {
+	if len(b) == 0 {
+		return window.Dist{}, nil
+	}
+	n, sum, lo, hi, sketch, err := distHead(b)
+	if err != nil {
+		return window.Dist{}, err
+	}
+	d := window.Dist{Count: n, Sum: sum, Min: lo, Max: hi}
+	if err := d.SetSketch(sketch); err != nil {
+		return window.Dist{}, err
+	}
+	return d, nil
+}
