@@ -16,6 +16,19 @@ type parser struct {
 	toks  []token
 	i     int
 	vlans int // vlan primitives parsed so far
+	depth int // nesting of parentheses and negations
+}
+
+// maxDepth bounds nesting, so that no expression exhausts the stack.
+const maxDepth = 200
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		t := p.peek()
+		return fmt.Errorf("filter: expression nested more than %d deep at %q (position %d)", maxDepth, t.text, t.pos)
+	}
+	return nil
 }
 
 // Parse checks expr and returns its tree. An empty expression matches
@@ -120,6 +133,10 @@ var protoNames = map[string]bool{
 }
 
 func (p *parser) term(inh qual) (*node, qual, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(); err != nil {
+		return nil, inh, err
+	}
 	t := p.peek()
 	switch t.kind {
 	case tNot:
@@ -228,6 +245,10 @@ func (p *parser) vlan() (*node, qual, error) {
 
 // id: not id | ( id {and|or id} ) | number | address[/len | mask m] | name
 func (p *parser) id(q qual) (*node, qual, error) {
+	defer func() { p.depth-- }()
+	if err := p.enter(); err != nil {
+		return nil, q, err
+	}
 	t := p.peek()
 	if !q.ok && (t.kind == tNum || t.kind == tHID || t.kind == tHID6 || t.kind == tID) {
 		return nil, q, syntaxError(t)

@@ -60,6 +60,7 @@ func TestParse(t *testing.T) {
 		{"ip or vlan", "(or (ip) (vlan))"},
 		{"vlan 100 and vlan 200 and host 10.0.0.1", "(and (and (vlan 100) (vlan 200 @vlan1)) (host 10.0.0.1 @vlan2))"},
 		{"(vlan or ip) and tcp", "(and (or (vlan) (ip @vlan1)) (tcp @vlan1))"},
+		{strings.Repeat("(", 100) + "tcp" + strings.Repeat(")", 100), "(tcp)"},
 	}
 	for _, tt := range tests {
 		e, err := Parse(tt.expr)
@@ -114,6 +115,9 @@ func TestParseErrors(t *testing.T) {
 		{"host fe80::1%eth0", `syntax error`},
 		{"port 99999999999", `number overflows 32 bits`},
 		{"port 09", `non-octal digit`},
+		{strings.Repeat("(", 300) + "tcp" + strings.Repeat(")", 300), `nested more than 200 deep`},
+		{strings.Repeat("not ", 300) + "tcp", `nested more than 200 deep`},
+		{"host " + strings.Repeat("not ", 300) + "10.0.0.1", `nested more than 200 deep`},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.expr)
