@@ -286,20 +286,29 @@ func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func
 		}
 		return nil
 	}
-	var ifaces []string
+	var names []string
 	if cfg.Interface != "any" {
-		ifaces = strings.Split(cfg.Interface, ",")
+		names = strings.Split(cfg.Interface, ",")
 	}
-	src, err := live.Open(ctx, live.Config{Interfaces: ifaces, Snaplen: cfg.Snaplen, Filter: cfg.Filter})
+	src, err := live.Open(ctx, live.Config{Interfaces: names, Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
 		return err // says which interfaces and why
 	}
 	defer src.Close()
 	ccfg.Live = true
 	slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
+	var (
+		mu     sync.Mutex
+		ifaces []string // the last list seen: a closed source has none
+	)
 	ship.SetStats(func() (uint64, uint64, uint64, []string) {
 		st := src.Stats()
-		return st.Packets, st.Drops, stats.Snapshot().Flows, src.Interfaces()
+		mu.Lock()
+		defer mu.Unlock()
+		if now := src.Interfaces(); len(now) > 0 {
+			ifaces = now
+		}
+		return st.Packets, st.Drops, stats.Snapshot().Flows, ifaces
 	})
 	if _, err := capture.Run(ctx, src, ccfg); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("capture on %s: %w", cfg.Interface, err)

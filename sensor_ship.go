@@ -202,7 +202,7 @@ func (s *shipper) deliverOne(ctx context.Context) (sent bool, err error) {
 		s.rejected.Add(uint64(len(sums)))
 		slog.Error("web node rejected a batch for good: dropping it", "batch", id, "windows", len(sums), "status", rej.Status, "reason", rej.Message)
 	case err != nil:
-		return false, fmt.Errorf("send batch %s (%d windows) to %s: %w", id, len(sums), s.URL(), err)
+		return false, err // names the batch and the web node
 	default:
 		s.delivered.Add(uint64(len(sums)))
 	}
