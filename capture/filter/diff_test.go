@@ -60,6 +60,19 @@ var diffExprs = []string{
 	"vlan 202 and udp port 646",
 	"ip or vlan 1213",
 	"tcp and not vlan",
+	"not port 8080",
+	"not (src port 8080 or dst portrange 40000-50000)",
+	"udp portrange 1-1024 or tcp dst portrange 6000-7000",
+	"src or dst port 6379",
+	"ip host 127.0.0.1 and not arp host 127.0.0.1",
+	"arp host 10.0.0.1 or rarp or icmp",
+	"ip6 net fd10::/16 and tcp",
+	"dst net ff02::/16 or src net fe80::/64",
+	"host 10.1 or net 192.168",
+	"net 10.210.0.2 mask 255.255.0.255",
+	"tcp src port 8080 && (dst host 10.210.0.1 || dst host fd10::1)",
+	"! ip6 && ! ip",
+	"sctp or icmp6 and not udp",
 	"not vlan and tcp", // tcp looks 4 bytes further after vlan: matches nothing untagged
 }
 
