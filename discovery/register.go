@@ -146,6 +146,10 @@ func (r *registrar) hold(ctx context.Context, s *concurrency.Session, rev int64)
 		case <-ctx.Done():
 			return r.revoke(ctx, s)
 		case <-s.Done():
+			// The keep-alive also stops when ctx is done: revoke then.
+			if ctx.Err() != nil {
+				return r.revoke(ctx, s)
+			}
 			return errLeaseLost
 		case <-tick.C:
 			next, put, err := r.ensure(ctx, s.Lease())
