@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pastmon/pastmon/capture/packet"
@@ -76,5 +77,42 @@ func BenchmarkMatchCorpus(b *testing.B) {
 		fr := frames[n%len(frames)]
 		n++
 		_, _ = m.Match(fr.link, fr.data)
+	}
+}
+
+// TestMatchConcurrent compiles for several link types from several
+// goroutines at once; run with -race.
+func TestMatchConcurrent(t *testing.T) {
+	m, err := NewMatcher("tcp port 80 or vlan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := testPackets(t)
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 50 && err == nil; i++ {
+				for _, link := range allLinks {
+					f, ok := frameFor(link, pkts["tcp4"], false)
+					if !ok {
+						continue
+					}
+					got, merr := m.Match(link, f)
+					switch {
+					case link == packet.LinkEthernet && (merr != nil || !got):
+						err = fmt.Errorf("Ethernet: %v, %v", got, merr)
+					case link != packet.LinkEthernet && merr == nil:
+						err = fmt.Errorf("link type %d: vlan compiled", link)
+					}
+				}
+			}
+			done <- err
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -10,6 +10,10 @@
 // reject the same packets as tcpdump's (libpcap's) for pcap files, including
 // its evaluation order, which matters for truncated packets.
 //
+// One deliberate difference: BSD loopback (Null) headers hold the address
+// family in the byte order of the capturing host, which tcpdump takes from
+// the file header; a program here has no file header and accepts both.
+//
 // It does not resolve host or service names, and does not support byte
 // offset expressions (tcp[13] & 2 != 0), MAC addresses or other protocols.
 // The vlan primitive tests tags in the packet bytes, as for capture files;
