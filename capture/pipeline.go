@@ -165,8 +165,8 @@ func (p *pipeline) loop(ctx context.Context, src Source) error {
 					p.end(false)
 					return ctx.Err()
 				}
-				if p.cfg.Live {
-					p.housekeep(time.Now().UnixNano())
+				if now := time.Now().UnixNano(); p.cfg.Live && now >= p.nextHouse {
+					p.housekeep(now)
 				}
 				p.publish()
 				continue

@@ -458,6 +458,9 @@ func (t *Tracker) isRetransmit(idx int32, c *conn, dir int, p *packet.Packet) bo
 		return false
 	}
 	if seqLE(end, c.nxt[dir]) {
+		if p.Payload <= 1 && end == c.nxt[dir] && p.Flags&(packet.FIN|packet.PSH) == 0 {
+			return true // a keep-alive probe: old data by design, not a retransmission
+		}
 		c.pendRetx++
 		if r := t.records[idx]; r != nil {
 			r.Retransmits++

@@ -361,3 +361,29 @@ func TestFuzzSeedsDecode(t *testing.T) {
 	}
 
 }
+
+// TestKeepAlive: a one-byte keep-alive probe (old data by design) is not a
+// retransmission; a resent data segment is.
+func TestKeepAlive(t *testing.T) {
+	var r recorder
+	tr := New(Config{}, &r)
+	for _, p := range []*packet.Packet{
+		seg(0, true, 1000, packet.SYN, 100, 0, 0),
+		seg(1, false, 1000, packet.SYN|packet.ACK, 500, 101, 0),
+		seg(2, true, 1000, packet.ACK, 101, 501, 0),
+		seg(3, true, 1000, packet.ACK|packet.PSH, 101, 501, 10),
+		seg(4, false, 1000, packet.ACK, 501, 111, 0),
+		seg(75*sec, true, 1000, packet.ACK, 110, 501, 1),             // keep-alive
+		seg(76*sec, true, 1000, packet.ACK|packet.PSH, 101, 501, 10), // retransmission
+	} {
+		tr.Packet(p)
+	}
+	tr.Finish(true)
+	var n uint64
+	for _, e := range r.find("retransmits") {
+		n += e.n
+	}
+	if n != 1 {
+		t.Errorf("retransmits %d, want 1", n)
+	}
+}
