@@ -189,19 +189,21 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 		wg.Go(func() { ship.RunHeartbeat(deliverCtx, cfg.Heartbeat) })
 	}
 
-	capErr := captureInto(ctx, cfg, ship, writer.Add)
+	started, capErr := captureInto(ctx, cfg, ship, writer.Add)
+	if !started {
+		return capErr // nothing captured: no reason to wait for delivery
+	}
 	if err := writer.Flush(bg); err != nil {
 		capErr = errors.Join(capErr, fmt.Errorf("windows lost at exit: %w", err))
 	}
 	ship.Wake()
-	if capErr != nil && cfg.Read != "" {
-		return capErr
-	}
+	ship.RetryNow()
 	if capErr != nil {
-		slog.Error("capture stopped", "err", capErr)
+		slog.Error("capture stopped: delivering what was captured", "err", capErr)
 	}
+	// What was captured is delivered even after a capture error.
 	err = drain(bg, cfg, ship)
-	if cfg.Read == "" && capErr == nil && err != nil {
+	if cfg.Read == "" && err != nil {
 		// A live sensor asked to stop: what is left goes at the next start.
 		slog.Warn("stopping with windows still spooled", "err", err)
 		err = nil
@@ -212,7 +214,7 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 		_ = ship.Heartbeat(hctx)
 		cancel()
 	}
-	return errors.Join(capErr, err, lossError(spool, ship, writer))
+	return errors.Join(capErr, err, lossError(ship))
 }
 
 // drain delivers until the spool is empty or the shutdown wait is over.
@@ -236,16 +238,13 @@ func drain(ctx context.Context, cfg *sensorConfig, ship *shipper) error {
 }
 
 // lossError reports windows that will never reach the web node.
-func lossError(spool *store.Spool, ship *shipper, w *spoolWriter) error {
+func lossError(ship *shipper) error {
 	var errs []error
-	if n := spool.Dropped(); n > 0 {
+	if n := ship.Lost(); n > 0 {
 		errs = append(errs, fmt.Errorf("spool full: %d oldest windows dropped (raise --spool-max)", n))
 	}
 	if n := ship.rejected.Load(); n > 0 {
 		errs = append(errs, fmt.Errorf("web node rejected %d windows for good", n))
-	}
-	if n := w.Lost(); n > 0 {
-		errs = append(errs, fmt.Errorf("%d windows lost because the spool could not be written", n))
 	}
 	return errors.Join(errs...)
 }
@@ -267,13 +266,14 @@ func watchWebNode(ctx context.Context, cfg discovery.Config, ship *shipper) {
 
 // captureInto runs the capture pipeline until the file ends or ctx is done,
 // handing every closed window to add.
-func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func(window.Summary)) error {
+// It reports started=false when the capture could not even begin.
+func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func(window.Summary)) (started bool, err error) {
 	stats := new(capture.LiveStats)
 	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: add, FlushInterval: cfg.Flush, Stats: stats}
 	if cfg.Read != "" {
 		src, err := capture.OpenFile(cfg.Read)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", cfg.Read, err)
+			return false, fmt.Errorf("read %s: %w", cfg.Read, err)
 		}
 		defer src.Close()
 		ccfg.Filter = cfg.Filter
@@ -282,9 +282,9 @@ func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func
 			return st.Packets, 0, st.Flows, nil
 		})
 		if _, err := capture.Run(ctx, src, ccfg); err != nil {
-			return fmt.Errorf("read %s: %w", cfg.Read, err)
+			return true, fmt.Errorf("read %s: %w", cfg.Read, err)
 		}
-		return nil
+		return true, nil
 	}
 	var names []string
 	if cfg.Interface != "any" {
@@ -292,7 +292,7 @@ func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func
 	}
 	src, err := live.Open(ctx, live.Config{Interfaces: names, Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
-		return err // says which interfaces and why
+		return false, err // says which interfaces and why
 	}
 	defer src.Close()
 	ccfg.Live = true
@@ -311,7 +311,7 @@ func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func
 		return st.Packets, st.Drops, stats.Snapshot().Flows, ifaces
 	})
 	if _, err := capture.Run(ctx, src, ccfg); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("capture on %s: %w", cfg.Interface, err)
+		return true, fmt.Errorf("capture on %s: %w", cfg.Interface, err)
 	}
-	return nil
+	return true, nil
 }

@@ -52,6 +52,7 @@ type shipper struct {
 
 	delivered atomic.Uint64 // windows acknowledged
 	rejected  atomic.Uint64 // windows the web node refused for good
+	memLost   atomic.Uint64 // windows dropped before they reached the spool
 }
 
 func newShipper(spool *store.Spool, client *web.Client, name string) *shipper {
@@ -109,6 +110,10 @@ func (s *shipper) setLastError(err error) {
 	s.mu.Unlock()
 }
 
+// RetryNow ends a backoff wait: at shutdown one more attempt beats
+// waiting out a long backoff.
+func (s *shipper) RetryNow() { poke(s.urlChanged) }
+
 // Wake tells the delivery loop that new windows are in the spool.
 func (s *shipper) Wake() { poke(s.newWork) }
 
@@ -117,7 +122,7 @@ func (s *shipper) SetStats(f sensorStats) { s.stats.Store(&f) }
 
 // Info is the sensor's health as every batch carries it.
 func (s *shipper) Info(ctx context.Context) window.SensorInfo {
-	info := window.SensorInfo{Name: s.name, Version: Version, SpoolLost: s.spool.Dropped()}
+	info := window.SensorInfo{Name: s.name, Version: Version, SpoolLost: s.Lost()}
 	if f := s.stats.Load(); f != nil {
 		info.Packets, info.Drops, info.Flows, info.Interfaces = (*f)()
 	}
@@ -126,6 +131,10 @@ func (s *shipper) Info(ctx context.Context) window.SensorInfo {
 	}
 	return info
 }
+
+// Lost counts windows dropped because the spool was full (or, in memory,
+// because it could not keep up).
+func (s *shipper) Lost() uint64 { return s.spool.Dropped() + s.memLost.Load() }
 
 // Run delivers until ctx is done.
 func (s *shipper) Run(ctx context.Context) {
@@ -281,9 +290,9 @@ type spoolWriter struct {
 	ship  *shipper
 	max   int
 
+	flushMu sync.Mutex // one Flush at a time: the last one waits for the one in flight
 	mu      sync.Mutex
 	pending []window.Summary
-	lost    uint64
 	wake    chan struct{}
 }
 
@@ -295,9 +304,10 @@ func newSpoolWriter(spool *store.Spool, ship *shipper, max int) *spoolWriter {
 func (w *spoolWriter) Add(s window.Summary) {
 	w.mu.Lock()
 	if len(w.pending) >= w.max {
-		// The spool is failing and memory must stay bounded too.
+		// The spool cannot keep up (or fails): memory stays bounded by
+		// the same limit, oldest first.
 		w.pending = w.pending[1:]
-		w.lost++
+		w.ship.memLost.Add(1)
 	}
 	w.pending = append(w.pending, s)
 	w.mu.Unlock()
@@ -326,6 +336,8 @@ func (w *spoolWriter) Run(ctx context.Context) {
 
 // Flush writes every queued window to the spool now.
 func (w *spoolWriter) Flush(ctx context.Context) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	sums := w.pending
 	w.pending = nil
@@ -342,11 +354,4 @@ func (w *spoolWriter) Flush(ctx context.Context) error {
 		w.ship.Wake()
 	}
 	return nil
-}
-
-// Lost counts windows dropped in memory because the spool kept failing.
-func (w *spoolWriter) Lost() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.lost
 }

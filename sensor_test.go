@@ -429,3 +429,36 @@ func TestSensorFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestSensorSpoolBounded: a spool smaller than the file's windows drops the
+// oldest, and --read says so instead of claiming success.
+func TestSensorSpoolBounded(t *testing.T) {
+	file := realCapture(t)
+	if n := len(analyzeTotals(t, file).servers); n < 2 {
+		t.Skipf("the capture has %d server windows; need 2 to overflow a spool of 1", n)
+	}
+	dir := t.TempDir()
+	code, stderr := runSensorCmd(t, "--read", file, "--web", "http://"+freeAddr(t), "--token", testToken,
+		"--spool", filepath.Join(dir, "spool.db"), "--spool-max", "1", "--shutdown-wait", "1s")
+	if code != 1 || !strings.Contains(stderr, "oldest windows dropped") {
+		t.Errorf("exit %d, want 1 saying windows were dropped: %s", code, stderr)
+	}
+}
+
+// TestSensorUnreadableFile fails at once with the file's problem, without
+// waiting for delivery.
+func TestSensorUnreadableFile(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "notes.pcap")
+	if err := os.WriteFile(bad, []byte("this is not a capture file at all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, stderr := runSensorCmd(t, "--read", bad, "--web", "http://"+freeAddr(t),
+		"--spool", filepath.Join(t.TempDir(), "spool.db"), "--shutdown-wait", "30s")
+	if code != 1 || !strings.Contains(stderr, bad) {
+		t.Errorf("exit %d, want 1 naming the file: %s", code, stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s: an unreadable file must not wait for delivery", d)
+	}
+}
