@@ -59,8 +59,35 @@ func distHead(b []byte) (count uint64, sum, lo, hi float64, sketch []byte, err e
 	sum = math.Float64frombits(binary.LittleEndian.Uint64(b))
 	lo = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
 	hi = math.Float64frombits(binary.LittleEndian.Uint64(b[16:]))
+	if err := checkFigures(count, sum, lo, hi); err != nil {
+		return 0, 0, 0, 0, nil, err
+	}
 	return count, sum, lo, hi, b[distHeader:], nil
 }
+
+// checkFigures rejects exact figures no distribution of timings can have,
+// as window does for input from outside.
+func checkFigures(count uint64, sum, lo, hi float64) error {
+	for _, v := range [...]float64{sum, lo, hi} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return errors.New("negative or non-finite figure")
+		}
+	}
+	if lo > hi || hi > window.MaxMicros {
+		return fmt.Errorf("min %g, max %g out of range", lo, hi)
+	}
+	n := float64(count)
+	if sum < n*lo*(1-1e-9)-1e-6 || sum > n*hi*(1+1e-9)+1e-6 {
+		return errors.New("sum outside count × [min, max]")
+	}
+	return nil
+}
+
+// accStore holds the bins of an accumulator: dense for speed, and bounded
+// so that a damaged blob cannot make it allocate without limit. 4096 bins
+// at 1% cover 1 ns to far beyond window.MaxMicros, so real data never
+// collapses.
+func accStore() ddstore.Store { return ddstore.NewCollapsingLowestDenseStore(4096) }
 
 // distAcc merges stored distributions.
 type distAcc struct {
@@ -79,10 +106,10 @@ func (a *distAcc) add(b []byte) error {
 		return err
 	}
 	if a.sk == nil {
-		a.sk = ddsketch.NewDDSketchFromStoreProvider(sketchMapping, ddstore.DenseStoreConstructor)
+		a.sk = ddsketch.NewDDSketchFromStoreProvider(sketchMapping, accStore)
 	}
-	if err := a.sk.DecodeAndMergeWith(sketch); err != nil {
-		return fmt.Errorf("decode sketch: %w", err)
+	if err := mergeSketch(a.sk, sketch); err != nil {
+		return err
 	}
 	if a.count == 0 || lo < a.min {
 		a.min = lo
@@ -126,27 +153,41 @@ func (a *distAcc) blob() []byte {
 	return b
 }
 
-// dist returns the merged distribution as a window.Dist.
+// dist returns the merged distribution as a window.Dist. The sketch
+// goes through the accumulator's bounded store first, which also protects
+// window.Dist.SetSketch from damaged bin ranges.
 func (a *distAcc) dist() (window.Dist, error) {
 	if a.count == 0 {
 		return window.Dist{}, nil
 	}
-	return decodeDist(a.blob())
-}
-
-// decodeDist decodes one stored distribution, checking it as window does
-// for input from outside.
-func decodeDist(b []byte) (window.Dist, error) {
-	if len(b) == 0 {
-		return window.Dist{}, nil
-	}
-	n, sum, lo, hi, sketch, err := distHead(b)
-	if err != nil {
-		return window.Dist{}, err
-	}
-	d := window.Dist{Count: n, Sum: sum, Min: lo, Max: hi}
-	if err := d.SetSketch(sketch); err != nil {
+	var sk []byte
+	a.sk.Encode(&sk, true)
+	d := window.Dist{Count: a.count, Sum: a.sum, Min: a.min, Max: a.max}
+	if err := d.SetSketch(sk); err != nil {
 		return window.Dist{}, err
 	}
 	return d, nil
+}
+
+// decodeDist decodes one stored distribution.
+func decodeDist(b []byte) (window.Dist, error) {
+	var a distAcc
+	if err := a.add(b); err != nil {
+		return window.Dist{}, err
+	}
+	return a.dist()
+}
+
+// mergeSketch decodes an encoded sketch into sk. sketches-go can panic on
+// damaged input (index overflow), which must become an error here.
+func mergeSketch(sk *ddsketch.DDSketch, b []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decode sketch: damaged (%v)", r)
+		}
+	}()
+	if err := sk.DecodeAndMergeWith(b); err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
+	}
+	return nil
 }
