@@ -69,7 +69,7 @@ func describeLookupError(cfg discovery.Config, err error) error {
 	case errors.Is(err, discovery.ErrNotFound):
 		return fmt.Errorf("discover: no web node registered at %s in etcd %s", cfg.Key, eps)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("discover: etcd %s did not answer within %v: %w", eps, cfg.DialTimeout, err)
+		return fmt.Errorf("discover: no answer within %v: %w", cfg.DialTimeout, err)
 	default:
 		return fmt.Errorf("discover: %w", err)
 	}

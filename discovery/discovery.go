@@ -193,6 +193,11 @@ func Lookup(ctx context.Context, cfg Config) (Value, error) {
 	defer cancel()
 	resp, err := cli.Get(ctx, cfg.Key)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			if why := diagnose(context.WithoutCancel(ctx), cfg); why != nil {
+				err = fmt.Errorf("%w (%v)", err, why)
+			}
+		}
 		return Value{}, fmt.Errorf("etcd %s: get %s: %w", strings.Join(cfg.Endpoints, ","), cfg.Key, err)
 	}
 	if len(resp.Kvs) == 0 {

@@ -134,7 +134,7 @@ func TestLookupErrors(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"unreachable", Config{Endpoints: []string{closed}, Key: DefaultKey, DialTimeout: 500 * time.Millisecond}, "get " + DefaultKey},
+		{"unreachable", Config{Endpoints: []string{closed}, Key: DefaultKey, DialTimeout: 500 * time.Millisecond}, "connection refused"},
 		{"no endpoints", Config{Key: DefaultKey}, "no endpoints"},
 		{"missing CA file", Config{Endpoints: []string{closed}, Key: DefaultKey, CACert: "/nonexistent/ca.pem"}, "etcd TLS"},
 	}

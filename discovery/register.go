@@ -78,7 +78,7 @@ func (r *registrar) run(ctx context.Context) error {
 			}
 			d := bo.wait()
 			if !failing {
-				r.log.Warn("etcd registration failed; retrying", "err", err, "retry_in", d)
+				r.log.Warn("etcd registration failed; retrying", "err", err, "why", diagnose(ctx, r.cfg), "retry_in", d)
 				failing = true
 			} else {
 				r.log.Debug("etcd registration failed; retrying", "err", err, "retry_in", d)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,13 +40,14 @@ func TestTLS(t *testing.T) {
 		name string
 		edit func(*Config)
 		ok   bool
+		why  string // in the error when !ok
 	}{
-		{"ca and client cert", func(*Config) {}, true},
-		{"host:port endpoint", func(c *Config) { c.Endpoints = []string{u.Host} }, true},
-		{"no client cert", func(c *Config) { c.Cert, c.CertKey = "", "" }, false},
-		{"no TLS at all", func(c *Config) { c.CACert, c.Cert, c.CertKey = "", "", "" }, false},
-		{"other CA", func(c *Config) { c.CACert = other.CA }, false},
-		{"client cert of another CA", func(c *Config) { c.Cert, c.CertKey = other.ClientCert, other.ClientKey }, false},
+		{"ca and client cert", func(*Config) {}, true, ""},
+		{"host:port endpoint", func(c *Config) { c.Endpoints = []string{u.Host} }, true, ""},
+		{"no client cert", func(c *Config) { c.Cert, c.CertKey = "", "" }, false, "certificate required"},
+		{"no TLS config for https", func(c *Config) { c.CACert, c.Cert, c.CertKey = "", "", "" }, false, "unknown authority"},
+		{"other CA", func(c *Config) { c.CACert = other.CA }, false, "unknown authority"},
+		{"client cert of another CA", func(c *Config) { c.Cert, c.CertKey = other.ClientCert, other.ClientKey }, false, "unknown certificate authority"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +62,9 @@ func TestTLS(t *testing.T) {
 			}
 			if err == nil || errors.Is(err, ErrNotFound) {
 				t.Fatalf("Lookup = %+v, %v; want a connection error", got, err)
+			}
+			if !strings.Contains(err.Error(), tt.why) {
+				t.Fatalf("Lookup error %q does not say %q", err, tt.why)
 			}
 		})
 	}

@@ -77,7 +77,7 @@ func (w *watcher) run(ctx context.Context) {
 			}
 			d := bo.wait()
 			if !failing {
-				w.log.Warn("etcd unreachable; keeping the last web URL and retrying", "err", err, "url", w.url, "retry_in", d)
+				w.log.Warn("etcd unreachable; keeping the last web URL and retrying", "err", err, "why", diagnose(ctx, w.cfg), "url", w.url, "retry_in", d)
 				failing = true
 			}
 			sleep(ctx, d)
