@@ -1,8 +1,6 @@
 package filter
 
 import (
-	"fmt"
-
 	"golang.org/x/net/bpf"
 )
 
@@ -71,7 +69,8 @@ func (e *emitter) reach(t, f int) (int, int) {
 	return t, f
 }
 
-// assemble generates the program for root: accepting returns snaplen.
+// assemble generates the program for root, unoptimized: accepting returns
+// snaplen.
 func assemble(root *cnode, snaplen uint32) ([]bpf.Instruction, error) {
 	switch root.op {
 	case opTrue:
@@ -85,9 +84,6 @@ func assemble(root *cnode, snaplen uint32) ([]bpf.Instruction, error) {
 	entry := e.gen(root, accept, reject)
 	if entry != len(e.rev) {
 		e.emit(bpf.Jump{Skip: uint32(len(e.rev) - entry)})
-	}
-	if len(e.rev) > maxInsns {
-		return nil, fmt.Errorf("filter: expression too long: %d instructions, the maximum is %d", len(e.rev), maxInsns)
 	}
 	prog := make([]bpf.Instruction, len(e.rev))
 	for i, ins := range e.rev {

@@ -15,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
 )
 
 // diffExprs use addresses, ports and vlan ids that occur in the corpus.
@@ -113,6 +114,7 @@ func TestDifferentialTcpdump(t *testing.T) {
 			frames := byLink[l]
 			var got []int
 			var merr error
+			plain := plainVM(t, expr, l)
 			for i, fr := range frames {
 				ok, err := m.Match(l, fr.data)
 				if err != nil {
@@ -121,6 +123,10 @@ func TestDifferentialTcpdump(t *testing.T) {
 				}
 				if ok {
 					got = append(got, i)
+				}
+				if n, _ := plain.Run(fr.data); (n > 0) != ok {
+					t.Errorf("%q: %s frame %d (link type %d): optimized %v, unoptimized %v",
+						expr, filepath.Base(fr.file), fr.idx, l, ok, n > 0)
 				}
 			}
 			if terr != nil || merr != nil {
@@ -137,6 +143,25 @@ func TestDifferentialTcpdump(t *testing.T) {
 			t.Errorf("%q matched no frame: the expression tests nothing", expr)
 		}
 	}
+}
+
+// plainVM runs the unoptimized program (one that rejects everything where
+// the expression does not apply to the link type).
+func plainVM(t testing.TB, expr string, link uint16) *bpf.VM {
+	t.Helper()
+	e, err := Parse(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := e.compile(link, 1)
+	if err != nil {
+		prog = []bpf.Instruction{bpf.RetConstant{}}
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
 }
 
 func compareIndices(t *testing.T, expr string, frames []frame, got, want []int) {

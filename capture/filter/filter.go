@@ -21,6 +21,8 @@
 package filter
 
 import (
+	"fmt"
+
 	"golang.org/x/net/bpf"
 )
 
@@ -41,6 +43,20 @@ func Compile(expr string, link uint16, snaplen uint32) ([]bpf.Instruction, error
 // Compile compiles a parsed expression for one link type, as the package's
 // Compile.
 func (e *Expr) Compile(link uint16, snaplen uint32) ([]bpf.Instruction, error) {
+	prog, err := e.compile(link, snaplen)
+	if err != nil {
+		return nil, err
+	}
+	prog = optimize(prog)
+	if len(prog) > maxInsns {
+		return nil, fmt.Errorf("filter: expression too long: %d instructions, the maximum is %d", len(prog), maxInsns)
+	}
+	return prog, nil
+}
+
+// compile generates the unoptimized program, which follows tcpdump's
+// unoptimized code test for test.
+func (e *Expr) compile(link uint16, snaplen uint32) ([]bpf.Instruction, error) {
 	if e.root == nil {
 		return []bpf.Instruction{bpf.RetConstant{Val: snaplen}}, nil
 	}

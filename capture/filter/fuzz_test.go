@@ -45,8 +45,9 @@ var fuzzExprs = []string{
 }
 
 // FuzzMatch runs a few expressions over arbitrary frames of every link
-// type: no panic, no error, and never both an expression and its negation
-// (a load past the end rejects both, but nothing accepts both).
+// type: no panic; the optimized program decides as the unoptimized one; and
+// never both an expression and its negation match (a load past the end
+// rejects both, but nothing accepts both).
 func FuzzMatch(f *testing.F) {
 	f.Add(uint16(packet.LinkEthernet), []byte{})
 	f.Add(uint16(packet.LinkRaw), []byte{0x45, 0, 0, 20})
@@ -60,6 +61,15 @@ func FuzzMatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, link uint16, data []byte) {
 		link = allLinks[int(link)%len(allLinks)]
+		for i, m := range ms {
+			ok, err := m.Match(link, data)
+			if err != nil {
+				continue
+			}
+			if n, _ := plainVM(t, fuzzExprs[i], link).Run(data); (n > 0) != ok {
+				t.Fatalf("link type %d, %q: optimized %v, unoptimized %v on % x", link, fuzzExprs[i], ok, n > 0, data)
+			}
+		}
 		for i := 0; i < len(ms); i += 2 {
 			yes, err1 := ms[i].Match(link, data)
 			no, err2 := ms[i+1].Match(link, data)

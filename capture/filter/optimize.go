@@ -1,0 +1,271 @@
+package filter
+
+import (
+	"golang.org/x/net/bpf"
+)
+
+// The optimizer threads jumps: where the outcome of a test is already
+// known on the edge that reaches it (the same load was tested before on
+// that path), the edge jumps straight to the outcome; where the register
+// already holds what a test would load, the edge skips the load. A skipped
+// load was done before on the same path, so it cannot be the one that runs
+// past the end of the packet: accepting and rejecting stay exactly as in
+// the unoptimized program, truncated packets included. Code nothing reaches
+// any more is then dropped.
+
+// loadKey names what a test puts in A: the load, and the mask applied.
+type loadKey struct {
+	indirect bool
+	hdr      uint32 // X = 4*([hdr]&0xf) for indirect loads
+	off      uint32
+	size     int
+	masked   bool
+	mask     uint32
+}
+
+// fact is a test outcome known on a path.
+type fact struct {
+	key  loadKey
+	cond bpf.JumpTest
+	val  uint32
+	out  bool
+}
+
+// flat is the program with absolute jump targets.
+type flat struct {
+	ins    []bpf.Instruction
+	jt, jf []int // targets of JumpIf (jt also of Jump)
+}
+
+func optimize(prog []bpf.Instruction) []bpf.Instruction {
+	f := flatten(prog)
+	for pass := 0; pass < 4; pass++ {
+		if !f.thread() {
+			break
+		}
+	}
+	out, ok := f.compact()
+	if !ok {
+		return prog
+	}
+	return out
+}
+
+func flatten(prog []bpf.Instruction) *flat {
+	f := &flat{ins: prog, jt: make([]int, len(prog)), jf: make([]int, len(prog))}
+	for i, ins := range prog {
+		switch j := ins.(type) {
+		case bpf.JumpIf:
+			f.jt[i], f.jf[i] = i+1+int(j.SkipTrue), i+1+int(j.SkipFalse)
+		case bpf.Jump:
+			f.jt[i] = i + 1 + int(j.Skip)
+		}
+	}
+	return f
+}
+
+// testAt returns what A holds at the conditional jump j: the load and mask
+// just before it.
+func (f *flat) testAt(j int) (loadKey, bool) {
+	var k loadKey
+	i := j - 1
+	if i >= 0 {
+		if a, ok := f.ins[i].(bpf.ALUOpConstant); ok && a.Op == bpf.ALUOpAnd {
+			k.masked, k.mask = true, a.Val
+			i--
+		}
+	}
+	if i < 0 {
+		return k, false
+	}
+	switch l := f.ins[i].(type) {
+	case bpf.LoadAbsolute:
+		k.off, k.size = l.Off, l.Size
+		return k, true
+	case bpf.LoadIndirect:
+		if i == 0 {
+			return k, false
+		}
+		x, ok := f.ins[i-1].(bpf.LoadMemShift)
+		if !ok {
+			return k, false
+		}
+		k.indirect, k.hdr, k.off, k.size = true, x.Off, l.Off, l.Size
+		return k, true
+	}
+	return k, false
+}
+
+// testFrom returns the conditional jump of the test sequence that starts at
+// t ([ldx] ld [and] jcc), and its key.
+func (f *flat) testFrom(t int) (int, loadKey, bool) {
+	i := t
+	if _, ok := f.ins[i].(bpf.LoadMemShift); ok {
+		i++
+	}
+	switch f.ins[i].(type) {
+	case bpf.LoadAbsolute, bpf.LoadIndirect:
+		i++
+	default:
+		return 0, loadKey{}, false
+	}
+	if a, ok := f.ins[i].(bpf.ALUOpConstant); ok && a.Op == bpf.ALUOpAnd {
+		i++
+	}
+	if _, ok := f.ins[i].(bpf.JumpIf); !ok {
+		return 0, loadKey{}, false
+	}
+	k, ok := f.testAt(i)
+	return i, k, ok
+}
+
+// thread retargets every edge it can; it reports whether anything changed.
+func (f *flat) thread() bool {
+	changed := false
+	for j, ins := range f.ins {
+		jc, ok := ins.(bpf.JumpIf)
+		if !ok {
+			continue
+		}
+		key, ok := f.testAt(j)
+		if !ok {
+			continue
+		}
+		for _, out := range []bool{true, false} {
+			target := &f.jf[j]
+			if out {
+				target = &f.jt[j]
+			}
+			if t := f.follow(j, *target, key, fact{key, jc.Cond, jc.Val, out}); t != *target {
+				*target, changed = t, true
+			}
+		}
+	}
+	return changed
+}
+
+// follow walks from target t of jump j as far as the known facts decide,
+// and returns the farthest target a conditional jump at j can reach.
+func (f *flat) follow(j, t int, a loadKey, first fact) int {
+	facts := []fact{first}
+	best := t
+	for steps := 0; steps < 64; steps++ {
+		if jmp, ok := f.ins[t].(bpf.Jump); ok {
+			_ = jmp
+			t = f.jt[t]
+		} else {
+			jcc, k, ok := f.testFrom(t)
+			if !ok {
+				break
+			}
+			jc := f.ins[jcc].(bpf.JumpIf)
+			out, known := decide(facts, k, jc.Cond, jc.Val)
+			if !known {
+				switch {
+				case k == a:
+					t = jcc // A already holds this value
+				case a.indirect && k.indirect && k.hdr == a.hdr:
+					if _, ok := f.ins[t].(bpf.LoadMemShift); ok {
+						t++ // X already holds this header length
+					}
+				}
+				if t-j-1 <= 255 {
+					best = t
+				}
+				break
+			}
+			facts = append(facts, fact{k, jc.Cond, jc.Val, out})
+			if out {
+				t = f.jt[jcc]
+			} else {
+				t = f.jf[jcc]
+			}
+		}
+		if t-j-1 <= 255 {
+			best = t
+		}
+	}
+	return best
+}
+
+// decide tells the outcome of a test from the facts, if they settle it.
+func decide(facts []fact, k loadKey, cond bpf.JumpTest, val uint32) (bool, bool) {
+	for _, fc := range facts {
+		if fc.key != k {
+			continue
+		}
+		if fc.cond == bpf.JumpEqual && fc.out {
+			return eval(cond, fc.val, val), true
+		}
+		if fc.cond == cond && fc.val == val {
+			return fc.out, true
+		}
+	}
+	return false, false
+}
+
+func eval(cond bpf.JumpTest, a, v uint32) bool {
+	switch cond {
+	case bpf.JumpEqual:
+		return a == v
+	case bpf.JumpGreaterThan:
+		return a > v
+	case bpf.JumpGreaterOrEqual:
+		return a >= v
+	case bpf.JumpBitsSet:
+		return a&v != 0
+	}
+	return false
+}
+
+// compact drops what no path reaches and re-encodes the jumps.
+func (f *flat) compact() ([]bpf.Instruction, bool) {
+	n := len(f.ins)
+	reach := make([]bool, n)
+	reach[0] = true
+	for i := 0; i < n; i++ {
+		if !reach[i] {
+			continue
+		}
+		switch f.ins[i].(type) {
+		case bpf.JumpIf:
+			reach[f.jt[i]], reach[f.jf[i]] = true, true
+		case bpf.Jump:
+			reach[f.jt[i]] = true
+		case bpf.RetConstant, bpf.RetA:
+		default:
+			if i+1 < n {
+				reach[i+1] = true
+			}
+		}
+	}
+	newIdx := make([]int, n+1)
+	k := 0
+	for i := 0; i < n; i++ {
+		newIdx[i] = k
+		if reach[i] {
+			k++
+		}
+	}
+	out := make([]bpf.Instruction, 0, k)
+	for i, ins := range f.ins {
+		if !reach[i] {
+			continue
+		}
+		at := newIdx[i]
+		switch j := ins.(type) {
+		case bpf.JumpIf:
+			st, sf := newIdx[f.jt[i]]-at-1, newIdx[f.jf[i]]-at-1
+			if st > 255 || sf > 255 {
+				return nil, false
+			}
+			j.SkipTrue, j.SkipFalse = uint8(st), uint8(sf)
+			ins = j
+		case bpf.Jump:
+			j.Skip = uint32(newIdx[f.jt[i]] - at - 1)
+			ins = j
+		}
+		out = append(out, ins)
+	}
+	return out, true
+}
