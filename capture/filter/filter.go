@@ -7,8 +7,10 @@
 // them), the protocols ip, ip6, arp, rarp, tcp, udp, sctp, icmp and icmp6,
 // vlan [ID], and/&&, or/||, not/!, parentheses and tcpdump's implicit
 // qualifiers ("host a or b", "port 80 or 443"). The programs accept and
-// reject the same packets as tcpdump's (libpcap's) for pcap files, including
-// its evaluation order, which matters for truncated packets.
+// reject the same packets as tcpdump's (libpcap's) for pcap files: the code
+// follows libpcap's test for test, in its order, which matters for
+// truncated packets (a load past the end rejects the packet wherever it
+// happens); jump threading then shortens it without changing a decision.
 //
 // One deliberate difference: BSD loopback (Null) headers hold the address
 // family in the byte order of the capturing host, which tcpdump takes from

@@ -150,8 +150,7 @@ func (f *flat) follow(j, t int, a loadKey, first fact) int {
 	facts := []fact{first}
 	best := t
 	for steps := 0; steps < 64; steps++ {
-		if jmp, ok := f.ins[t].(bpf.Jump); ok {
-			_ = jmp
+		if _, ok := f.ins[t].(bpf.Jump); ok {
 			t = f.jt[t]
 		} else {
 			jcc, k, ok := f.testFrom(t)
