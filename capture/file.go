@@ -45,26 +45,27 @@ const (
 // file and the packet number (io.ErrUnexpectedEOF for a cut-off record);
 // every later call returns the same error.
 func OpenFile(path string) (Source, error) {
-	s := &fileSource{name: path, total: -1}
-	var in io.Reader
 	if path == "-" {
-		s.name = "stdin"
-		in = os.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err // already "open <path>: ..."
-		}
-		s.file = f
-		in = f
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			s.total = st.Size()
-		}
+		return openReader("stdin", os.Stdin, nil, -1)
 	}
-	s.counter = &countingReader{r: in}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // already "open <path>: ..."
+	}
+	total := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		total = st.Size()
+	}
+	return openReader(path, f, f, total)
+}
+
+// openReader reads a capture from r; file, if not nil, is closed with the
+// source. total is r's size, -1 if unknown.
+func openReader(name string, r io.Reader, file *os.File, total int64) (*fileSource, error) {
+	s := &fileSource{name: name, file: file, counter: &countingReader{r: r}, total: total}
 	if err := s.open(bufio.NewReaderSize(s.counter, readBufferSize)); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("open %s: %w", s.name, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return s, nil
 }
@@ -75,9 +76,8 @@ type fileSource struct {
 	counter *countingReader
 	total   int64
 	gz      *gzip.Reader
-	pcap    *pcapgo.Reader
+	pcap    *pcapReader
 	ng      *pcapgo.NgReader
-	link    uint16 // of a pcap file; pcapng has one per interface
 	packets int64  // records delivered
 	err     error  // sticky: after an error the stream is out of step
 }
@@ -122,17 +122,9 @@ func peekMagic(br *bufio.Reader) ([]byte, error) {
 }
 
 func (s *fileSource) openPcap(br *bufio.Reader) error {
-	r, err := pcapgo.NewReader(br)
-	if err != nil {
-		return fmt.Errorf("pcap header: %w", eof(err))
-	}
-	// Records up to maxRecord are read whatever the header's snap length
-	// says (writers that do not truncate exist, as tcpdump knows); beyond
-	// it, or beyond an absurd snap length, the reader errors out.
-	r.SetSnaplen(maxRecord)
+	r, err := newPcapReader(br)
 	s.pcap = r
-	s.link = uint16(r.LinkType())
-	return nil
+	return err
 }
 
 func (s *fileSource) openPcapng(br *bufio.Reader) error {
@@ -157,22 +149,11 @@ func (s *fileSource) ReadFrame(f *Frame) error {
 	if s.err != nil {
 		return s.err
 	}
-	var (
-		data []byte
-		ci   gopacket.CaptureInfo
-		link = s.link
-		err  error
-	)
+	var err error
 	if s.pcap != nil {
-		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+		err = s.pcap.read(f)
 	} else {
-		data, ci, err = s.ng.ZeroCopyReadPacketData()
-		if err == nil {
-			link, err = ngLink(ci)
-		}
-	}
-	if err == nil && ci.CaptureLength > maxRecord {
-		err = fmt.Errorf("record length %d exceeds %d", ci.CaptureLength, maxRecord)
+		err = s.readNg(f)
 	}
 	if err != nil {
 		if err == io.EOF {
@@ -183,6 +164,23 @@ func (s *fileSource) ReadFrame(f *Frame) error {
 		return s.err
 	}
 	s.packets++
+	return nil
+}
+
+func (s *fileSource) readNg(f *Frame) error {
+	data, ci, err := s.ng.ZeroCopyReadPacketData()
+	if err != nil {
+		return err
+	}
+	if ci.CaptureLength > maxRecord {
+		// pcapgo has read it into a buffer grown as the bytes arrived,
+		// so memory stayed bounded by the file's real content.
+		return fmt.Errorf("record length %d exceeds %d", ci.CaptureLength, maxRecord)
+	}
+	link, err := ngLink(ci)
+	if err != nil {
+		return err
+	}
 	*f = Frame{Data: data, TS: ci.Timestamp.UnixNano(), Iface: int32(ci.InterfaceIndex), Link: link, WireLen: ci.Length}
 	return nil
 }
@@ -205,16 +203,10 @@ func (s *fileSource) Progress() (done, total int64) {
 }
 
 func (s *fileSource) Close() error {
-	var err error
-	if s.gz != nil {
-		err = s.gz.Close()
-	}
 	if s.file != nil {
-		if cerr := s.file.Close(); err == nil {
-			err = cerr
-		}
+		return s.file.Close()
 	}
-	return err
+	return nil
 }
 
 // countingReader counts the bytes read through it; Progress reads the

@@ -1,0 +1,88 @@
+package capture
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// pcapReader reads the records of a classic pcap file. It is hand-rolled
+// rather than pcapgo.Reader because pcapgo refuses records whose captured
+// length exceeds the original length, which tcpdump, tshark and real
+// (buggy) writers accept, and this one reuses one buffer for every record.
+type pcapReader struct {
+	br        *bufio.Reader
+	bigEndian bool
+	nanos     bool
+	link      uint16
+	snaplen   int
+	hdr       [16]byte
+	buf       []byte
+}
+
+func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
+	var h [24]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil, fmt.Errorf("pcap header: %w", eof(err))
+	}
+	r := &pcapReader{br: br}
+	switch binary.LittleEndian.Uint32(h[0:4]) {
+	case magicPcapMicro:
+	case magicPcapNano:
+		r.nanos = true
+	default:
+		r.bigEndian = true
+		r.nanos = binary.BigEndian.Uint32(h[0:4]) == magicPcapNano
+	}
+	if major := r.u16(h[4:6]); major != 2 {
+		return nil, fmt.Errorf("pcap version %d.%d not supported", major, r.u16(h[6:8]))
+	}
+	// The upper bits of the link type field carry FCS information.
+	r.link = uint16(r.u32(h[20:24]))
+	r.snaplen = int(min(r.u32(h[16:20]), maxRecord))
+	return r, nil
+}
+
+func (r *pcapReader) u16(b []byte) uint16 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (r *pcapReader) u32(b []byte) uint32 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// read fills f with the next record; f.Data is r's buffer.
+func (r *pcapReader) read(f *Frame) error {
+	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+		return err // io.EOF exactly at a record boundary
+	}
+	sec := int64(r.u32(r.hdr[0:4]))
+	frac := int64(r.u32(r.hdr[4:8]))
+	caplen := r.u32(r.hdr[8:12])
+	if caplen > maxRecord {
+		return fmt.Errorf("record length %d exceeds %d", caplen, maxRecord)
+	}
+	if cap(r.buf) < int(caplen) {
+		r.buf = make([]byte, max(int(caplen), r.snaplen))
+	}
+	data := r.buf[:caplen]
+	if _, err := io.ReadFull(r.br, data); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if !r.nanos {
+		frac *= 1000
+	}
+	*f = Frame{Data: data, TS: sec*1e9 + frac, Link: r.link, WireLen: int(r.u32(r.hdr[12:16]))}
+	return nil
+}
