@@ -78,8 +78,8 @@ type fileSource struct {
 	gz      *gzip.Reader
 	pcap    *pcapReader
 	ng      *pcapgo.NgReader
-	packets int64  // records delivered
-	err     error  // sticky: after an error the stream is out of step
+	packets int64 // records delivered
+	err     error // sticky: after an error the stream is out of step
 }
 
 // open detects the format, unwrapping one layer of gzip.
