@@ -188,16 +188,40 @@ func (n *network) clients(t *testing.T, ns, url string, count int, tr *traffic) 
 	}
 }
 
+// The pastmon binary, built once per test binary run (see binDir).
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildPastmon builds the static binary once, world-executable so that a
+// test may run it as an unprivileged user.
 func buildPastmon(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pastmon")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pastmon-clustertest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binDir = dir
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pastmon")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
 }
 
 // TestCluster runs etcd, a web node that dies and comes back elsewhere, and
@@ -293,6 +317,7 @@ func TestCluster(t *testing.T) {
 	etcd.stop(t, 20*time.Second)
 
 	checkStore(t, db, began, map[netip.AddrPort]*traffic{server1: &t1, server2: &t2})
+	checkSensors(t, db, "node1", "node2")
 	t.Logf("cluster test took %s", time.Since(began).Round(time.Second))
 }
 
@@ -330,21 +355,35 @@ func checkStore(t *testing.T, path string, began time.Time, want map[netip.AddrP
 			t.Errorf("server %s: no rtt samples", srv)
 		}
 	}
+}
+
+// checkSensors checks the heartbeats the web node stored from the sensors.
+func checkSensors(t *testing.T, path string, names ...string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	sensors, err := db.Sensors(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	seen := map[string]store.Sensor{}
 	for _, s := range sensors {
-		seen[s.Name] = true
-		if s.Name == "node1" || s.Name == "node2" {
-			if s.Packets == 0 || len(s.Interfaces) == 0 {
-				t.Errorf("sensor %s: heartbeat says %d packets on %v", s.Name, s.Packets, s.Interfaces)
-			}
-		}
+		seen[s.Name] = s
 	}
-	if !seen["node1"] || !seen["node2"] {
-		t.Errorf("sensors stored: %v, want node1 and node2", seen)
+	for _, name := range names {
+		s, ok := seen[name]
+		switch {
+		case !ok:
+			t.Errorf("sensor %s not stored; stored: %v", name, sensors)
+		case s.Packets == 0 || len(s.Interfaces) == 0 || s.Version == "":
+			t.Errorf("sensor %s: heartbeat says version %q, %d packets on %v", name, s.Version, s.Packets, s.Interfaces)
+		case s.SpoolDepth != 0:
+			t.Errorf("sensor %s: last heartbeat says %d windows spooled, want 0 after the final delivery", name, s.SpoolDepth)
+		}
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 // etcd server: "DATADIR,IP" (run inside a namespace with ip netns exec).
 const helperEtcd = "PASTMON_CLUSTERTEST_ETCD"
 
+// binDir is the directory of the pastmon binary the tests built, if any.
+var binDir string
+
 func TestMain(m *testing.M) {
 	if v := os.Getenv(helperEtcd); v != "" {
 		if err := runEtcd(v); err != nil {
@@ -25,7 +28,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // runEtcd serves a one-member etcd on IP:2379 until SIGTERM.
