@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,6 +184,20 @@ func benchDay(ctx context.Context, db *DB, day time.Time, fine, hourly [benchPoo
 	return tx.Commit()
 }
 
+// cpuTime is the CPU time (user + system) the process has used: on a
+// shared machine it says what an operation costs better than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, since time.Duration, n int) {
+	b.ReportMetric(float64((cpuTime()-since).Microseconds())/1000/float64(n), "cpu-ms/op")
+}
+
 // latencies reports p50 and p99 of the recorded durations.
 func latencies(b *testing.B, d []time.Duration) {
 	slices.Sort(d)
@@ -203,6 +218,7 @@ func BenchmarkSeries(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			var d []time.Duration
 			points := 0
+			cpu := cpuTime()
 			for b.Loop() {
 				q := SeriesQuery{Server: addr(rng.IntN(benchServers)), Metric: window.Metric(rng.IntN(int(window.NumMetrics))), From: benchEnd.Add(-r), To: benchEnd}
 				t := time.Now()
@@ -213,6 +229,7 @@ func BenchmarkSeries(b *testing.B) {
 				}
 				points = len(s.Points)
 			}
+			reportCPU(b, cpu, len(d))
 			latencies(b, d)
 			b.ReportMetric(float64(points), "points")
 		})
@@ -224,6 +241,7 @@ func BenchmarkServers(b *testing.B) {
 	ctx := context.Background()
 	var d []time.Duration
 	n := 0
+	cpu := cpuTime()
 	for b.Loop() {
 		t := time.Now()
 		s, err := db.Servers(ctx, benchEnd.Add(-time.Hour), benchEnd)
@@ -233,6 +251,7 @@ func BenchmarkServers(b *testing.B) {
 		}
 		n = len(s)
 	}
+	reportCPU(b, cpu, len(d))
 	latencies(b, d)
 	b.ReportMetric(float64(n), "servers")
 }
@@ -257,7 +276,7 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	sums := make([]window.Summary, benchServers)
 	n, windows := 0, 0
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for b.Loop() {
 		start := benchEnd.Add(time.Duration(n/benchSensors) * window.Width)
 		for i := range sums {
@@ -265,13 +284,15 @@ func BenchmarkIngest(b *testing.B) {
 			sums[i].Server, sums[i].Start = addr(i), start
 		}
 		bt := batch(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n), fmt.Sprintf("sensor-%d", n%benchSensors), sums...)
-		t := time.Now()
+		t, c := time.Now(), cpuTime()
 		if _, err := db.Ingest(ctx, bt, start.Add(window.Width)); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(t)
+		cpu += cpuTime() - c
 		windows += len(sums)
 		n++
 	}
 	b.ReportMetric(float64(windows)/elapsed.Seconds(), "windows/s")
+	b.ReportMetric(float64(windows)/cpu.Seconds(), "windows/cpu-s")
 }

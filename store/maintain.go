@@ -77,7 +77,13 @@ func (db *DB) Maintain(ctx context.Context, now time.Time, retention, hourlyRete
 	if err := db.deleteOld(ctx, "batches", "id", "received", now.Add(-batchIDRetention).Unix()); err != nil {
 		return err
 	}
-	return db.deleteOld(ctx, "sessions", "id", "expires", now.Unix())
+	if err := db.deleteOld(ctx, "sessions", "id", "expires", now.Unix()); err != nil {
+		return err
+	}
+	if _, err := db.w.ExecContext(ctx, "PRAGMA optimize"); err != nil {
+		return fmt.Errorf("maintain: optimize: %w", err)
+	}
+	return nil
 }
 
 // deleteOld deletes the rows of table whose column is below cutoff, a

@@ -494,3 +494,82 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("unknown server: %d points", len(got.Points))
 	}
 }
+
+func TestMaintainDuringIngest(t *testing.T) {
+	// Sensors keep sending (some windows late, some in parts) while the web
+	// node runs Maintain: every value ends up exactly once in the hourly series.
+	db := openTest(t)
+	ctx := context.Background()
+	g := newGen(13)
+	servers := []netip.AddrPort{addr(1), addr(2), addr(3)}
+	const hours = 4
+	type sent struct {
+		b  *window.Batch
+		tr []truth
+	}
+	var batches []sent
+	for w := range hours * 12 {
+		for part := range 2 {
+			var sums []window.Summary
+			var trs []truth
+			for _, srv := range servers {
+				// Windows arrive up to 70 minutes late.
+				start := t0.Add(time.Duration(max(0, w-(w*7+part*5)%15)) * window.Width)
+				s, tr := g.summary(srv, start, 4)
+				sums, trs = append(sums, s), append(trs, tr)
+			}
+			batches = append(batches, sent{batch(fmt.Sprintf("c-%d-%d", w, part), fmt.Sprintf("s%d", part), sums...), trs})
+		}
+	}
+	// One Maintain runs in the background all along; another, in step with
+	// the batches, rolls hours up while late windows are still to come.
+	stop, done := make(chan struct{}), make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := db.Maintain(ctx, t0.Add(time.Duration(hours)*time.Hour), 0, 0); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	want := map[int64]*truth{}
+	for i, s := range batches {
+		now := t0.Add(time.Duration(i/2+1) * window.Width)
+		mustIngest(t, db, s.b, now)
+		if i%4 == 0 {
+			if err := db.Maintain(ctx, now, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j := range s.tr {
+			if s.b.Summaries[j].Server != servers[0] {
+				continue
+			}
+			h := s.b.Summaries[j].Start.Truncate(time.Hour).Unix()
+			if want[h] == nil {
+				want[h] = &truth{}
+			}
+			want[h].add(&s.tr[j])
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Maintain(ctx, t0.Add(hours*time.Hour+10*time.Minute), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	q := SeriesQuery{Server: servers[0], Metric: window.ResponseTime, From: t0.Add(-48 * time.Hour), To: t0.Add(hours * time.Hour)}
+	checkSeries(t, "hourly after concurrent maintain", series(t, db, q), want, window.ResponseTime)
+	// Dropping the 5-minute rows changes nothing.
+	if err := db.Maintain(ctx, t0.Add(hours*time.Hour+10*time.Minute), time.Minute, 0); err != nil {
+		t.Fatal(err)
+	}
+	checkSeries(t, "hourly rows only", series(t, db, q), want, window.ResponseTime)
+}
