@@ -142,51 +142,57 @@ func (r *registrar) hold(ctx context.Context, s *concurrency.Session, rev int64)
 	tick := time.NewTicker(r.check)
 	defer tick.Stop()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
-			return r.revoke(ctx, s)
-		case <-s.Done():
-			// The keep-alive also stops when ctx is done: revoke then.
-			if ctx.Err() != nil {
-				return r.revoke(ctx, s)
-			}
-			return errLeaseLost
+		case <-s.Done(): // also when ctx is done: checked below
+			err = errLeaseLost
 		case <-tick.C:
-			next, put, err := r.ensure(ctx, s.Lease())
-			if ctx.Err() != nil {
-				return r.revoke(ctx, s)
-			}
-			if err != nil && put {
-				s.Orphan()
-				return err
-			}
-			if put {
-				// etcd may have lost its data: its revisions restarted.
-				kw.stop()
-				kw = r.watchFrom(ctx, next)
-			}
+			kw, err = r.recheck(ctx, s.Lease(), kw)
 		case wr, ok := <-kw.ch:
-			if ctx.Err() != nil {
-				return r.revoke(ctx, s)
-			}
-			if !ok || wr.Err() != nil {
-				// Compacted past our revision or closed: check the key
-				// directly, then watch again from now.
-				next, _, err := r.ensure(ctx, s.Lease())
-				if err != nil {
-					s.Orphan()
-					return err
-				}
-				kw.stop()
-				kw = r.watchFrom(ctx, next)
-				continue
-			}
-			if err := r.onEvents(ctx, s.Lease(), wr.Events); err != nil {
-				s.Orphan()
-				return err
-			}
+			kw, err = r.onWatch(ctx, s.Lease(), kw, wr, ok)
+		}
+		if ctx.Err() != nil {
+			return r.revoke(ctx, s)
+		}
+		if err != nil {
+			s.Orphan()
+			return err
 		}
 	}
+}
+
+// recheck reads the key back and puts it again if it is gone. A failed
+// read is no reason to give the lease up: the keep-alive decides that.
+func (r *registrar) recheck(ctx context.Context, lease clientv3.LeaseID, kw keyWatch) (keyWatch, error) {
+	next, put, err := r.ensure(ctx, lease)
+	switch {
+	case err != nil && put:
+		return kw, err
+	case err != nil:
+		r.log.Debug("reading the registration back failed", "err", err)
+		return kw, nil
+	case put:
+		// etcd may have lost its data, so its revisions restarted.
+		kw.stop()
+		return r.watchFrom(ctx, next), nil
+	}
+	return kw, nil
+}
+
+// onWatch handles what the watch on the key delivers.
+func (r *registrar) onWatch(ctx context.Context, lease clientv3.LeaseID, kw keyWatch, wr clientv3.WatchResponse, ok bool) (keyWatch, error) {
+	if ok && wr.Err() == nil {
+		return kw, r.onEvents(ctx, lease, wr.Events)
+	}
+	// Compacted past our revision, or closed: check the key directly, then
+	// watch again from now.
+	next, _, err := r.ensure(ctx, lease)
+	if err != nil {
+		return kw, err
+	}
+	kw.stop()
+	return r.watchFrom(ctx, next), nil
 }
 
 // keyWatch is a watch on the key that can be stopped on its own.

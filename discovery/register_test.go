@@ -289,3 +289,39 @@ func TestRegisterCancelWhileDown(t *testing.T) {
 		t.Fatalf("Register took %v to return after cancel", el)
 	}
 }
+
+// TestRegisterOtherWriter: another writer puts the key under its own lease;
+// Register does not fight over it, and takes the key back once it is gone.
+func TestRegisterOtherWriter(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cfg := testConfig(srv)
+	v := Value{URL: "http://192.0.2.12:8080"}
+	r := startRegister(t, cfg, v, 200*time.Millisecond)
+	ours := waitKV(t, srv, cfg.Key, v.URL, 20*time.Second)
+
+	cli := srv.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	other, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, cfg.Key, reg("http://192.0.2.13:8080"), clientv3.WithLease(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // five re-reads by Register
+	resp := getKV(t, cli, cfg.Key)
+	if len(resp.Kvs) != 1 || clientv3.LeaseID(resp.Kvs[0].Lease) != other.ID {
+		t.Fatalf("Register took the key back from a live writer: %v", resp.Kvs)
+	}
+	if _, err := cli.Revoke(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if back := waitKV(t, srv, cfg.Key, v.URL, 10*time.Second); back != ours {
+		t.Fatalf("key back under lease %x, want Register's lease %x", back, ours)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Register after cancel = %v", err)
+	}
+}
