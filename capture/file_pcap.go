@@ -70,11 +70,8 @@ func (r *pcapReader) read(f *Frame) error {
 	if caplen > maxRecord {
 		return fmt.Errorf("record length %d exceeds %d", caplen, maxRecord)
 	}
-	if cap(r.buf) < int(caplen) {
-		r.buf = make([]byte, max(int(caplen), r.snaplen))
-	}
-	data := r.buf[:caplen]
-	if _, err := io.ReadFull(r.br, data); err != nil {
+	data, err := r.payload(int(caplen))
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -85,4 +82,23 @@ func (r *pcapReader) read(f *Frame) error {
 	}
 	*f = Frame{Data: data, TS: sec*1e9 + frac, Link: r.link, WireLen: int(r.u32(r.hdr[12:16]))}
 	return nil
+}
+
+// payload returns the next n bytes: straight from the bufio buffer when
+// they fit (no copy; valid until the next read), else copied into r.buf.
+func (r *pcapReader) payload(n int) ([]byte, error) {
+	if n <= r.br.Size() {
+		data, err := r.br.Peek(n)
+		if err != nil {
+			return nil, err
+		}
+		_, err = r.br.Discard(n)
+		return data, err
+	}
+	if cap(r.buf) < n {
+		r.buf = make([]byte, max(n, r.snaplen))
+	}
+	data := r.buf[:n]
+	_, err := io.ReadFull(r.br, data)
+	return data, err
 }
