@@ -46,14 +46,14 @@ var (
 	}
 )
 
-// cliRun is one resolved pastmon command line of a deployment file.
-type cliRun struct {
+// contribRun is one resolved pastmon command line of a deployment file.
+type contribRun struct {
 	where string
 	argv  []string          // argv[0] is the binary
 	env   map[string]string // environment of the process
 }
 
-func repoFile(t *testing.T, rel string) string {
+func contribFile(t *testing.T, rel string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.FromSlash(rel))
 	if err != nil {
@@ -62,8 +62,8 @@ func repoFile(t *testing.T, rel string) string {
 	return string(b)
 }
 
-// checkCLI runs a command line with --check in its environment only.
-func checkCLI(t *testing.T, r cliRun) {
+// checkContribCLI runs a command line with --check in its environment only.
+func checkContribCLI(t *testing.T, r contribRun) {
 	t.Helper()
 	if path.Base(r.argv[0]) != "pastmon" {
 		t.Errorf("%s: runs %q, want the pastmon binary", r.where, r.argv[0])
@@ -98,7 +98,7 @@ func TestContribUnits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(path.Base(tt.file), func(t *testing.T) {
-			entries, err := parseUnit(repoFile(t, tt.file))
+			entries, err := parseUnit(contribFile(t, tt.file))
 			if err != nil {
 				t.Fatalf("%s: %v", tt.file, err)
 			}
@@ -122,7 +122,7 @@ func TestContribUnits(t *testing.T) {
 				if slices.Contains(r.argv, "--token") {
 					t.Errorf("%s: the token is on the command line (visible in ps): use PASTMON_TOKEN in the EnvironmentFile", r.where)
 				}
-				checkCLI(t, r)
+				checkContribCLI(t, r)
 			}
 			if starts != 1 {
 				t.Errorf("%s: %d ExecStart= lines running pastmon, want 1", tt.file, starts)
@@ -177,7 +177,7 @@ func unitValues(entries []unitEntry, sectionKey string) []string {
 
 // unitRuns resolves the Exec*= lines of a unit that run pastmon, with the
 // environment systemd would give them.
-func unitRuns(t *testing.T, file string, entries []unitEntry) ([]cliRun, error) {
+func unitRuns(t *testing.T, file string, entries []unitEntry) ([]contribRun, error) {
 	env := map[string]string{}
 	for _, e := range entries {
 		if e.section != "Service" {
@@ -203,14 +203,14 @@ func unitRuns(t *testing.T, file string, entries []unitEntry) ([]cliRun, error) 
 				return nil, fmt.Errorf("%s: EnvironmentFile=%s: no sample for it in this test", file, name)
 			}
 			if !strings.Contains(src, "=") {
-				src = repoFile(t, src)
+				src = contribFile(t, src)
 			}
-			if err := parseEnvFile(src, env); err != nil {
+			if err := parseUnitEnvFile(src, env); err != nil {
 				return nil, fmt.Errorf("%s: EnvironmentFile=%s: %w", file, name, err)
 			}
 		}
 	}
-	var runs []cliRun
+	var runs []contribRun
 	for _, e := range entries {
 		if e.section != "Service" || !strings.HasPrefix(e.key, "Exec") {
 			continue
@@ -232,7 +232,7 @@ func unitRuns(t *testing.T, file string, entries []unitEntry) ([]cliRun, error) 
 			return nil, fmt.Errorf("%s: want an absolute path to the program", where)
 		}
 		if path.Base(argv[0]) == "pastmon" || e.key == "ExecStart" {
-			runs = append(runs, cliRun{where: where, argv: argv, env: env})
+			runs = append(runs, contribRun{where: where, argv: argv, env: env})
 		}
 	}
 	return runs, nil
@@ -285,9 +285,9 @@ func expandUnitEnv(words []string, env map[string]string) ([]string, error) {
 	return out, nil
 }
 
-// parseEnvFile reads NAME=value lines (comments, blank lines, optional
+// parseUnitEnvFile reads NAME=value lines (comments, blank lines, optional
 // quotes) into env.
-func parseEnvFile(src string, env map[string]string) error {
+func parseUnitEnvFile(src string, env map[string]string) error {
 	for n, line := range strings.Split(src, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' || line[0] == ';' {
@@ -448,7 +448,7 @@ func parseDockerfile(text string) (dockerImage, error) {
 }
 
 func TestContribDockerfile(t *testing.T) {
-	img, err := parseDockerfile(repoFile(t, "contrib/Dockerfile"))
+	img, err := parseDockerfile(contribFile(t, "contrib/Dockerfile"))
 	if err != nil {
 		t.Fatalf("contrib/Dockerfile: %v", err)
 	}
@@ -461,11 +461,11 @@ func TestContribDockerfile(t *testing.T) {
 	if len(img.entrypoint) != 1 {
 		t.Fatalf("ENTRYPOINT %q, want the binary alone", img.entrypoint)
 	}
-	checkCLI(t, cliRun{where: "contrib/Dockerfile ENTRYPOINT+CMD", argv: append(img.entrypoint, img.cmd...), env: img.env})
+	checkContribCLI(t, contribRun{where: "contrib/Dockerfile ENTRYPOINT+CMD", argv: append(img.entrypoint, img.cmd...), env: img.env})
 }
 
-// k8s is the part of a Kubernetes object this test reads.
-type k8s struct {
+// k8sObject is the part of a Kubernetes object this test reads.
+type k8sObject struct {
 	Kind     string `json:"kind"`
 	Metadata struct {
 		Name      string `json:"name"`
@@ -521,22 +521,22 @@ type k8sContainer struct {
 	} `json:"securityContext"`
 }
 
-func readManifests(t *testing.T) []k8s {
+func readManifests(t *testing.T) []k8sObject {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("contrib", "kubernetes", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests in contrib/kubernetes: %v", err)
 	}
-	var objs []k8s
+	var objs []k8sObject
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
-		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(repoFile(t, filepath.ToSlash(f)), -1) {
+		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(contribFile(t, filepath.ToSlash(f)), -1) {
 			if strings.TrimSpace(doc) == "" {
 				continue
 			}
-			var o k8s
+			var o k8sObject
 			if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
 				t.Fatalf("%s document %d: %v", f, i+1, err)
 			}
@@ -551,7 +551,7 @@ func readManifests(t *testing.T) []k8s {
 
 // containerRun resolves a container's command line as the kubelet does:
 // command (else the image's ENTRYPOINT) + args, with $(VAR) from its env.
-func containerRun(where string, c k8sContainer, secrets map[string]map[string]string, img dockerImage) (cliRun, error) {
+func containerRun(where string, c k8sContainer, secrets map[string]map[string]string, img dockerImage) (contribRun, error) {
 	env := map[string]string{}
 	for _, e := range c.Env {
 		switch {
@@ -560,13 +560,13 @@ func containerRun(where string, c k8sContainer, secrets map[string]map[string]st
 		case e.ValueFrom.SecretKeyRef != nil:
 			v, ok := secrets[e.ValueFrom.SecretKeyRef.Name][e.ValueFrom.SecretKeyRef.Key]
 			if !ok {
-				return cliRun{}, fmt.Errorf("%s: env %s: no Secret %s with key %s in the manifests", where, e.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+				return contribRun{}, fmt.Errorf("%s: env %s: no Secret %s with key %s in the manifests", where, e.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
 			}
 			env[e.Name] = v
 		case e.ValueFrom.FieldRef != nil:
 			v, ok := k8sFields[e.ValueFrom.FieldRef.FieldPath]
 			if !ok {
-				return cliRun{}, fmt.Errorf("%s: env %s: fieldRef %s has no sample value in this test", where, e.Name, e.ValueFrom.FieldRef.FieldPath)
+				return contribRun{}, fmt.Errorf("%s: env %s: fieldRef %s has no sample value in this test", where, e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
 			env[e.Name] = v
 		}
@@ -593,20 +593,20 @@ func containerRun(where string, c k8sContainer, secrets map[string]map[string]st
 			return v
 		})
 		if missing != "" {
-			return cliRun{}, fmt.Errorf("%s: %s is not in the container's env (Kubernetes would leave it as it is)", where, missing)
+			return contribRun{}, fmt.Errorf("%s: %s is not in the container's env (Kubernetes would leave it as it is)", where, missing)
 		}
 	}
-	return cliRun{where: where, argv: argv, env: env}, nil
+	return contribRun{where: where, argv: argv, env: env}, nil
 }
 
 func TestContribKubernetes(t *testing.T) {
-	img, err := parseDockerfile(repoFile(t, "contrib/Dockerfile"))
+	img, err := parseDockerfile(contribFile(t, "contrib/Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs := readManifests(t)
 	secrets := map[string]map[string]string{}
-	byKind := map[string][]k8s{}
+	byKind := map[string][]k8sObject{}
 	for _, o := range objs {
 		byKind[o.Kind] = append(byKind[o.Kind], o)
 		if o.Kind == "Secret" {
@@ -619,7 +619,7 @@ func TestContribKubernetes(t *testing.T) {
 		}
 	}
 
-	runs := map[string]cliRun{}
+	runs := map[string]contribRun{}
 	for _, o := range objs {
 		pod := o.Spec.Template.Spec
 		for _, c := range append(pod.InitContainers, pod.Containers...) {
@@ -628,7 +628,7 @@ func TestContribKubernetes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkCLI(t, r)
+			checkContribCLI(t, r)
 			runs[o.Kind] = r
 		}
 	}
@@ -666,7 +666,7 @@ func TestContribKubernetes(t *testing.T) {
 			t.Errorf("Service selector %s=%s does not match the web pods' labels %v", k, v, dep.Spec.Template.Metadata.Labels)
 		}
 	}
-	webURL := flagValue(runs["DaemonSet"].argv, "--web")
+	webURL := contribFlag(runs["DaemonSet"].argv, "--web")
 	u, err := url.Parse(webURL)
 	if err != nil || u.Hostname() == "" {
 		t.Fatalf("sensor --web %q: not a URL", webURL)
@@ -679,7 +679,7 @@ func TestContribKubernetes(t *testing.T) {
 		t.Errorf("sensor --web port %q, Service ports %+v", u.Port(), svc.Spec.Ports)
 	}
 	webC := dep.Spec.Template.Spec.Containers[0]
-	listen := flagValue(runs["Deployment"].argv, "--listen")
+	listen := contribFlag(runs["Deployment"].argv, "--listen")
 	found := false
 	for _, p := range webC.Ports {
 		if (svc.Spec.Ports[0].TargetPort == p.Name || fmt.Sprint(svc.Spec.Ports[0].TargetPort) == fmt.Sprint(p.ContainerPort)) &&
@@ -692,8 +692,8 @@ func TestContribKubernetes(t *testing.T) {
 	}
 }
 
-// flagValue returns the value of "--name value" or "--name=value" in argv.
-func flagValue(argv []string, name string) string {
+// contribFlag returns the value of "--name value" or "--name=value" in argv.
+func contribFlag(argv []string, name string) string {
 	for i, a := range argv {
 		if a == name && i+1 < len(argv) {
 			return argv[i+1]
@@ -741,7 +741,7 @@ func TestContribSystemdVerify(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, u := range units {
-		text := repoFile(t, filepath.ToSlash(u))
+		text := contribFile(t, filepath.ToSlash(u))
 		text = strings.NewReplacer("/usr/local/bin/pastmon", self, "/opt/bin/pastmon", self).Replace(text)
 		dst := filepath.Join(dir, filepath.Base(u))
 		if err := os.WriteFile(dst, []byte(text), 0o644); err != nil {
