@@ -296,3 +296,75 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(windows)/elapsed.Seconds(), "windows/s")
 	b.ReportMetric(float64(windows)/cpu.Seconds(), "windows/cpu-s")
 }
+
+// BenchmarkRollupHour rolls up one hour of 1,000 servers × 3 sensors
+// (36,000 window rows) into hourly rows, in a fresh database each time,
+// and reports the longest single rollup transaction: how long ingest may
+// wait for the writer.
+func BenchmarkRollupHour(b *testing.B) {
+	ctx := context.Background()
+	g := newGen(44)
+	var pool [benchPool][]any
+	for i := range pool {
+		s, _ := g.summary(addr(0), t0, benchValues)
+		e := encodeSummary(&s)
+		a, err := e.args()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool[i] = a
+	}
+	var longest, total, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		db, err := Open(ctx, filepath.Join(b.TempDir(), "pastmon.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := benchIDs(ctx, db); err != nil {
+			b.Fatal(err)
+		}
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for w := range 12 {
+			for server := 1; server <= benchServers; server++ {
+				for sensor := 1; sensor <= benchSensors; sensor++ {
+					e := pool[(w+server+sensor)%benchPool]
+					_, err := tx.Exec("INSERT INTO windows (server, start, sensor, "+dataCols+") VALUES (?, ?, ?"+
+						strings.Repeat(", ?", len(counterCols)+len(metricCols))+")",
+						append([]any{server, t0.Add(time.Duration(w) * window.Width).Unix(), sensor}, e...)...)
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c := cpuTime()
+		limit := t0.Unix() + 3600
+		for {
+			t := time.Now()
+			done, err := db.rollupStep(ctx, limit)
+			d := time.Since(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += d
+			longest = max(longest, d)
+			if done {
+				break
+			}
+		}
+		cpu += cpuTime() - c
+		b.StopTimer()
+		db.Close()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/hour")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/hour")
+	b.ReportMetric(float64(longest.Microseconds())/1000, "longest-tx-ms")
+}
