@@ -403,6 +403,7 @@ func TestParseUnitErrors(t *testing.T) {
 // dockerImage is what the final stage of contrib/Dockerfile sets.
 type dockerImage struct {
 	from       string
+	args       map[string]string // ARG defaults, all stages
 	entrypoint []string
 	cmd        []string
 	env        map[string]string
@@ -410,7 +411,7 @@ type dockerImage struct {
 }
 
 func parseDockerfile(text string) (dockerImage, error) {
-	var img dockerImage
+	img := dockerImage{args: map[string]string{}}
 	text = strings.ReplaceAll(text, "\\\n", " ")
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
@@ -420,8 +421,12 @@ func parseDockerfile(text string) (dockerImage, error) {
 		instr, rest, _ := strings.Cut(line, " ")
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(instr) {
+		case "ARG":
+			if k, v, ok := strings.Cut(rest, "="); ok {
+				img.args[k] = v
+			}
 		case "FROM":
-			img = dockerImage{from: strings.Fields(rest)[0], env: map[string]string{}, cgoOff: img.cgoOff}
+			img = dockerImage{from: strings.Fields(rest)[0], args: img.args, env: map[string]string{}, cgoOff: img.cgoOff}
 		case "RUN":
 			if strings.Contains(rest, "CGO_ENABLED=0") && strings.Contains(rest, "go build") {
 				img.cgoOff = true
@@ -457,6 +462,10 @@ func TestContribDockerfile(t *testing.T) {
 	}
 	if !img.cgoOff {
 		t.Error("no RUN with CGO_ENABLED=0 go build: the binary must be static for FROM scratch")
+	}
+	goMod := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(contribFile(t, "go.mod"))
+	if goMod == nil || img.args["GO_VERSION"] != goMod[1] {
+		t.Errorf("Dockerfile builds with Go %q, go.mod wants %v", img.args["GO_VERSION"], goMod)
 	}
 	if len(img.entrypoint) != 1 {
 		t.Fatalf("ENTRYPOINT %q, want the binary alone", img.entrypoint)

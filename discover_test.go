@@ -31,6 +31,7 @@ func TestDiscover(t *testing.T) {
 		maxTime    time.Duration
 	}{
 		{name: "default key", args: []string{"--etcd-endpoints", ep}, wantStdout: "http://192.0.2.80:8080\n"},
+		{name: "one endpoint down", args: []string{"--etcd-endpoints", "127.0.0.1:1," + ep}, wantStdout: "http://192.0.2.80:8080\n"},
 		{name: "bare url value", args: []string{"--etcd-endpoints", ep, "--etcd-key", "/test/bare"}, wantStdout: "https://192.0.2.81:8443\n"},
 		{name: "endpoints from env", args: nil, env: map[string]string{"PASTMON_ETCD_ENDPOINTS": ep, "PASTMON_ETCD_KEY": "/test/bare"}, wantStdout: "https://192.0.2.81:8443\n"},
 		{name: "absent", args: []string{"--etcd-endpoints", ep, "--etcd-key", "/test/none"}, wantCode: 1, wantStderr: "no web node registered at /test/none"},
