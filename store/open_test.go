@@ -179,3 +179,25 @@ func TestMigrations(t *testing.T) {
 	}
 	untouched(t, path, before)
 }
+
+func TestOpenOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b#c?d%20e")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pastmon.db")
+	db := openTestAt(t, path)
+	if _, err := db.EnsureAdmin(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "pastmon.db") {
+			t.Errorf("stray file %s", e.Name())
+		}
+	}
+}
