@@ -44,7 +44,7 @@ func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
 	}
 	fs.StringVar(&cfg.Interface, "interface", "any", "interfaces to capture, comma-separated, or any")
 	fs.StringVar(&cfg.Read, "read", "", "replay this capture file (pcap, pcapng, .gz) instead of capturing, and exit once it is delivered")
-	fs.StringVar(&cfg.Web, "web", "", "web node URL (when no etcd is given)")
+	fs.StringVar(&cfg.Web, "web", "", "web node `URL` (when no etcd is given)")
 	fs.StringVar(&cfg.Token, "token", "", "ingest token of the web node")
 	fs.StringVar(&cfg.Spool, "spool", "sensor-spool.db", "local spool file (SQLite) for windows not yet delivered")
 	fs.StringVar(&cfg.Name, "name", "", "sensor name (default: the host name)")
@@ -54,7 +54,7 @@ func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", time.Minute, "interval of health reports to the web node")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "at exit (and after --read), how long to keep delivering before leaving windows spooled")
 	fs.DurationVar(&cfg.Flush, "flush-interval", 0, "also ship partial windows every this much packet time (0: only closed 5-minute windows); the web node merges the parts")
-	fs.Var(endpoints{&cfg.Etcd.Endpoints}, "etcd-endpoints", "etcd endpoints h:2379,... to find the web node (instead of --web)")
+	fs.Var(endpoints{&cfg.Etcd.Endpoints}, "etcd-endpoints", "comma-separated etcd `endpoints` (h:2379,...) to find the web node in (instead of --web)")
 	fs.StringVar(&cfg.Etcd.Key, "etcd-key", defaultEtcdKey, "etcd key the web node registers under")
 	fs.StringVar(&cfg.Etcd.CACert, "etcd-cacert", "", "CA certificate for etcd TLS")
 	fs.StringVar(&cfg.Etcd.Cert, "etcd-cert", "", "client certificate for etcd TLS")
@@ -203,18 +203,22 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	}
 	// What was captured is delivered even after a capture error.
 	err = drain(bg, cfg, ship)
-	if cfg.Read == "" && err != nil {
-		// A live sensor asked to stop: what is left goes at the next start.
-		slog.Warn("stopping with windows still spooled", "err", err)
-		err = nil
-	}
+	loss := lossError(ship)
 	if cfg.Read == "" {
-		// One last health report so the web node sees the final figures.
+		// A live sensor asked to stop: what is left goes at the next
+		// start, and losses were reported all along in the heartbeats.
+		if err != nil {
+			slog.Warn("stopping with windows still spooled", "err", err)
+		}
+		if loss != nil {
+			slog.Warn("windows were lost while running", "err", loss)
+		}
+		err, loss = nil, nil
 		hctx, cancel := context.WithTimeout(bg, 2*time.Second)
-		_ = ship.Heartbeat(hctx)
+		_ = ship.Heartbeat(hctx) // the web node sees the final figures
 		cancel()
 	}
-	return errors.Join(capErr, err, lossError(ship))
+	return errors.Join(capErr, err, loss)
 }
 
 // drain delivers until the spool is empty or the shutdown wait is over.

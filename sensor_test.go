@@ -462,3 +462,28 @@ func TestSensorUnreadableFile(t *testing.T) {
 		t.Errorf("took %s: an unreadable file must not wait for delivery", d)
 	}
 }
+
+// TestBackoff: full jitter under a ceiling that doubles from backoffMin up
+// to backoffMax, so retries spread out but never wait longer than the cap.
+func TestBackoff(t *testing.T) {
+	ceiling := backoffMin
+	for n := 1; n <= 40; n++ {
+		var sum, most time.Duration
+		const samples = 400
+		for range samples {
+			d := backoff(n)
+			if d <= 0 {
+				t.Fatalf("backoff(%d) = %s", n, d)
+			}
+			sum += d
+			most = max(most, d)
+		}
+		if most > ceiling+10*time.Millisecond {
+			t.Errorf("backoff(%d) reached %s, ceiling %s", n, most, ceiling)
+		}
+		if mean := sum / samples; mean < ceiling*4/10 || mean > ceiling*6/10+10*time.Millisecond {
+			t.Errorf("backoff(%d): mean %s, want about half of %s (full jitter)", n, mean, ceiling)
+		}
+		ceiling = min(2*ceiling, backoffMax)
+	}
+}
