@@ -32,11 +32,11 @@ type Server struct {
 	// TLS holds the files made by StartTLS; zero for plain servers.
 	TLS Files
 
-	t          testing.TB
-	clientURL  url.URL
-	peerURL    url.URL
-	e          *embed.Etcd
-	clientOpts clientv3.Config
+	t         testing.TB
+	clientURL url.URL
+	peerURL   url.URL
+	e         *embed.Etcd
+	started   int // successful starts
 }
 
 // Start starts a plain (no TLS) server and waits until it serves.
@@ -103,17 +103,24 @@ func (s *Server) config() *embed.Config {
 }
 
 // start starts the member, retrying briefly if a port is still held (a
-// restart right after Stop, or another test's socket).
+// restart right after Stop, or another test's socket). A first start
+// takes other ports instead; a restart must keep its own.
 func (s *Server) start() {
 	s.t.Helper()
+	fresh := s.started == 0
 	var err error
 	for attempt := 0; attempt < 20; attempt++ {
+		if attempt > 0 && fresh {
+			s.clientURL.Host, s.peerURL.Host = freeAddr(s.t), freeAddr(s.t)
+			s.Endpoints = []string{s.clientURL.String()}
+		}
 		var e *embed.Etcd
 		e, err = embed.StartEtcd(s.config())
 		if err == nil {
 			select {
 			case <-e.Server.ReadyNotify():
 				s.e = e
+				s.started++
 				return
 			case <-time.After(60 * time.Second):
 				e.Close()
