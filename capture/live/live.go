@@ -14,13 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/pastmon/pastmon/capture/filter"
+	"github.com/pastmon/pastmon/capture/packet"
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 // ErrPermission is returned (wrapped) by Open when the process may not open
@@ -73,34 +73,11 @@ type Stats struct {
 	FreezeQueue uint64
 }
 
-// Source is one live capture: a packet socket, its ring and its filter.
-// ReadFrame must be called from one goroutine at a time; Stats and
-// Interfaces may be called from any goroutine. Close must not run while
-// ReadFrame does: cancel the context given to Open to stop a blocked
-// ReadFrame, then Close.
-type Source struct {
-	ctx     context.Context
-	name    string   // "any" or the configured names, for messages
-	names   []string // configured interface names; nil for any
-	fd      int
-	eventFD int // becomes readable when ctx is done
-	stopCtx func() bool
-	done    atomic.Bool
-	ring    ring
-	pollFDs []unix.PollFd
-	timeout int // poll timeout, ms
-
-	mu     sync.Mutex // guards the fields below and fd against Close
-	closed bool
-	stats  Stats
-	links  *linkLister
-}
-
 // Open creates the socket, attaches the filter, maps the ring and starts
 // capturing. The context bounds the capture: once it is done, ReadFrame
 // returns its error. Open runs in the network namespace of the calling
 // thread.
-func Open(ctx context.Context, cfg Config) (s *Source, err error) {
+func Open(ctx context.Context, cfg Config) (*Source, error) {
 	cfg, names, err := normalize(cfg)
 	if err != nil {
 		return nil, err
@@ -109,6 +86,7 @@ func Open(ctx context.Context, cfg Config) (s *Source, err error) {
 	if names != nil {
 		name = strings.Join(names, ",")
 	}
+	var s *Source
 	user, err := userProgram(cfg)
 	if err == nil {
 		s, err = open(ctx, cfg, user, names, name)
@@ -134,7 +112,7 @@ func normalize(cfg Config) (Config, []string, error) {
 	if cfg.BlockTimeout == 0 {
 		cfg.BlockTimeout = DefaultBlockTimeout
 	}
-	page := unix.Getpagesize()
+	page := os.Getpagesize()
 	switch {
 	case cfg.Snaplen < 0 || cfg.Snaplen > MaxSnaplen:
 		return cfg, nil, fmt.Errorf("live capture: snaplen %d out of range 1..%d", cfg.Snaplen, MaxSnaplen)
@@ -150,6 +128,13 @@ func normalize(cfg Config) (Config, []string, error) {
 	names, err := interfaceNames(cfg.Interfaces)
 	return cfg, names, err
 }
+
+// ifNameSize is IFNAMSIZ: interface names are shorter.
+const ifNameSize = 16
+
+// frameOverhead is what the kernel puts before the data of a cooked packet
+// in the ring: TPACKET_ALIGN(tpacket3_hdr + sockaddr_ll) + 16.
+const frameOverhead = 96
 
 // maxInterfaces keeps the interface prefix of the filter within the reach
 // of classic BPF's 8-bit jumps.
@@ -167,7 +152,7 @@ func interfaceNames(list []string) ([]string, error) {
 				continue
 			case n == "any":
 				return nil, nil
-			case len(n) >= unix.IFNAMSIZ || strings.ContainsAny(n, "/ \t\n:"):
+			case len(n) >= ifNameSize || strings.ContainsAny(n, "/ \t\n:"):
 				return nil, fmt.Errorf("live capture: invalid interface name %q", n)
 			}
 			if len(names) == maxInterfaces {
@@ -190,178 +175,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func open(ctx context.Context, cfg Config, user []bpf.Instruction, names []string, name string) (_ *Source, err error) {
-	// Protocol 0 receives nothing until bind, so no packet reaches the
-	// ring before the filter is attached.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// userProgram compiles the configured filter, or keeps everything up to
+// the snap length.
+func userProgram(cfg Config) ([]bpf.Instruction, error) {
+	if cfg.Filter == "" {
+		return []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}, nil
+	}
+	// Cooked frames start at the network header, as LinkRaw ones.
+	user, err := filter.Compile(cfg.Filter, packet.LinkRaw, uint32(cfg.Snaplen))
 	if err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, ErrPermission
-		}
-		return nil, fmt.Errorf("packet socket: %w", err)
+		return nil, fmt.Errorf("filter %q: %w", cfg.Filter, err)
 	}
-	s := &Source{ctx: ctx, name: name, names: names, fd: fd, eventFD: -1}
-	defer func() {
-		if err != nil {
-			s.release()
-		}
-	}()
-	ifindexes, err := resolve(fd, names)
-	if err != nil {
-		return nil, err
-	}
-	if err := attachFilter(fd, user, ifindexes); err != nil {
-		return nil, err
-	}
-	if err := s.ring.setup(fd, cfg); err != nil {
-		return nil, err
-	}
-	if names == nil {
-		if s.links, err = newLinkLister(); err != nil {
-			return nil, err
-		}
-	}
-	bindIndex := 0
-	if len(ifindexes) == 1 {
-		bindIndex = int(ifindexes[0])
-	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: bindIndex}
-	if err := unix.Bind(fd, sa); err != nil {
-		return nil, fmt.Errorf("bind packet socket: %w", err)
-	}
-	if err := s.watch(ctx); err != nil {
-		return nil, err
-	}
-	s.timeout = int(cfg.BlockTimeout / time.Millisecond)
-	return s, nil
-}
-
-// resolve maps interface names to indexes in the socket's network namespace.
-func resolve(fd int, names []string) ([]int32, error) {
-	idx := make([]int32, 0, len(names))
-	for _, n := range names {
-		ifr, err := unix.NewIfreq(n)
-		if err != nil {
-			return nil, fmt.Errorf("interface %q: %w", n, err)
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-			if errors.Is(err, unix.ENODEV) {
-				return nil, fmt.Errorf("interface %q: no such interface", n)
-			}
-			return nil, fmt.Errorf("interface %q: %w", n, err)
-		}
-		idx = append(idx, int32(ifr.Uint32()))
-	}
-	return idx, nil
-}
-
-// watch makes eventFD readable once ctx is done, so that a ReadFrame
-// blocked in poll wakes up at once.
-func (s *Source) watch(ctx context.Context) error {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("eventfd: %w", err)
-	}
-	s.eventFD = efd
-	s.pollFDs = []unix.PollFd{
-		{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR},
-		{Fd: int32(efd), Events: unix.POLLIN},
-	}
-	s.stopCtx = context.AfterFunc(ctx, func() {
-		s.done.Store(true)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if !s.closed {
-			one := [8]byte{1}
-			_, _ = unix.Write(efd, one[:])
-		}
-	})
-	return nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// Close stops the capture and frees the ring. Frames returned earlier are
-// invalid afterwards.
-func (s *Source) Close() error {
-	if s.stopCtx != nil {
-		s.stopCtx()
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.readStatsLocked()
-	st := s.stats
-	s.mu.Unlock()
-	err := s.release()
-	slog.Debug("live capture stopped", "interfaces", s.name, "packets", st.Packets, "drops", st.Drops)
-	if err != nil {
-		return fmt.Errorf("close capture on %s: %w", s.name, err)
-	}
-	return nil
-}
-
-// release frees everything Open acquired; it is safe on a half-open Source.
-func (s *Source) release() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	errs := []error{s.ring.unmap()}
-	if s.links != nil {
-		errs = append(errs, s.links.close())
-	}
-	if s.eventFD >= 0 {
-		errs = append(errs, unix.Close(s.eventFD))
-	}
-	errs = append(errs, unix.Close(s.fd))
-	return errors.Join(errs...)
-}
-
-// Stats returns the kernel's counters accumulated since Open. Growing drop
-// counts are logged as warnings.
-func (s *Source) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.readStatsLocked()
-	}
-	return s.stats
-}
-
-// readStatsLocked adds the kernel's counters to s.stats; the kernel resets
-// them on every read.
-func (s *Source) readStatsLocked() {
-	st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
-		slog.Warn("live capture: reading kernel statistics", "interfaces", s.name, "err", err)
-		return
-	}
-	s.stats.Packets += uint64(st.Packets)
-	s.stats.Drops += uint64(st.Drops)
-	s.stats.FreezeQueue += uint64(st.Freeze_q_cnt)
-	if st.Drops > 0 {
-		slog.Warn("live capture: kernel dropped packets", "interfaces", s.name,
-			"dropped", st.Drops, "dropped_total", s.stats.Drops, "packets_total", s.stats.Packets)
-	}
-}
-
-// Interfaces returns the names of the interfaces being captured: the
-// configured ones, or for "any" every interface that is up now.
-func (s *Source) Interfaces() []string {
-	if s.names != nil {
-		return append([]string(nil), s.names...)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	names, err := s.links.list()
-	if err != nil {
-		slog.Warn("live capture: listing interfaces", "err", err)
-		return nil
-	}
-	return names
+	return user, nil
 }

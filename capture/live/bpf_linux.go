@@ -4,25 +4,9 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/pastmon/pastmon/capture/filter"
-	"github.com/pastmon/pastmon/capture/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
-
-// userProgram compiles the configured filter, or keeps everything up to
-// the snap length.
-func userProgram(cfg Config) ([]bpf.Instruction, error) {
-	if cfg.Filter == "" {
-		return []bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}}, nil
-	}
-	// Cooked frames start at the network header, as LinkRaw ones.
-	user, err := filter.Compile(cfg.Filter, packet.LinkRaw, uint32(cfg.Snaplen))
-	if err != nil {
-		return nil, fmt.Errorf("filter %q: %w", cfg.Filter, err)
-	}
-	return user, nil
-}
 
 // attachFilter attaches the whole socket filter: the prefix that keeps
 // IPv4/IPv6 on the chosen interfaces, then the user's program.

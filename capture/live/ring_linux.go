@@ -23,9 +23,6 @@ const (
 	blockHdrLen    = 48
 	pktHdrLen      = unix.SizeofTpacket3Hdr // 48, already TPACKET_ALIGNed
 	sockaddrLen    = unix.SizeofSockaddrLinklayer
-	// frameOverhead is what the kernel puts before the data of a cooked
-	// packet: TPACKET_ALIGN(tpacket3_hdr + sockaddr_ll) + 16.
-	frameOverhead = 96
 	// frameSize only matters to the kernel's sanity checks in V3, where
 	// packets are packed into blocks back to back.
 	frameSize = 1 << 11
