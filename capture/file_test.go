@@ -42,7 +42,7 @@ func testRecords(n int, link uint16, step time.Duration) []rec {
 	return out
 }
 
-func writePcap(t *testing.T, nanos bool, link uint16, recs []rec) []byte {
+func writePcap(t testing.TB, nanos bool, link uint16, recs []rec) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
@@ -148,7 +148,7 @@ func tsUnits(res uint8, ns int64) int64 {
 	return ns / div
 }
 
-func gz(t *testing.T, b []byte) []byte {
+func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
