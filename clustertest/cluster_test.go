@@ -263,6 +263,8 @@ func TestCluster(t *testing.T) {
 	server2 := netip.MustParseAddrPort(ctrIP + ":80")
 	n.httpServer(t, "node1", server1.String())
 	n.httpServer(t, "ctr", server2.String())
+	pgServer := netip.MustParseAddrPort(node1IP + ":5432")
+	withPG := n.startPostgres(t, dir, "node1", node1IP)
 
 	etcdURL := "http://" + etcdIP + ":2379"
 	sensorArgs := func(name string) []string {
@@ -276,7 +278,7 @@ func TestCluster(t *testing.T) {
 	sensor1.waitLog(t, "capturing", 30*time.Second)
 	sensor2.waitLog(t, "capturing", 30*time.Second)
 
-	var t1, t2 traffic
+	var t1, t2, tpg traffic
 	drive := func(count int) {
 		var wg sync.WaitGroup
 		wg.Go(func() { n.clients(t, "client1", "http://"+server1.String()+"/", count, &t1) })
@@ -285,6 +287,18 @@ func TestCluster(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
+		if withPG {
+			tx, conns := n.psqlSessions(t, "client1", node1IP, 2, count/5+1)
+			tpg.requests.Add(tx)
+			tpg.conns.Add(conns)
+		}
+	}
+	made := func() map[netip.AddrPort]int64 {
+		m := map[netip.AddrPort]int64{server1: t1.requests.Load(), server2: t2.requests.Load()}
+		if withPG {
+			m[pgServer] = tpg.requests.Load()
+		}
+		return m
 	}
 	drive(20)
 	time.Sleep(2 * flushStep) // the sensors spool while nobody listens
@@ -297,7 +311,7 @@ func TestCluster(t *testing.T) {
 		"--etcd-endpoints", etcdURL, "--etcd-key", etcdKey}
 	webA := n.start(t, dir, "weba", "web-a", nil, bin, append(webArgs, "--interface", "any")...)
 	api := &webAPI{n: n, from: "client1", user: "admin", password: "cluster-admin"}
-	api.waitTransactions(t, "http://"+webAIP+":8080", map[netip.AddrPort]int64{server1: t1.requests.Load(), server2: t2.requests.Load()}, 60*time.Second)
+	api.waitTransactions(t, "http://"+webAIP+":8080", made(), 60*time.Second)
 	t.Logf("%s: first traffic arrived at web-a", time.Since(began).Round(time.Second))
 
 	// The web node dies without a word and stays away for several flush
@@ -308,7 +322,7 @@ func TestCluster(t *testing.T) {
 	drive(5)
 
 	webB := n.start(t, dir, "webb", "web-b", nil, bin, append(webArgs, "--no-sensor")...)
-	api.waitTransactions(t, "http://"+webBIP+":8080", map[netip.AddrPort]int64{server1: t1.requests.Load(), server2: t2.requests.Load()}, 90*time.Second)
+	api.waitTransactions(t, "http://"+webBIP+":8080", made(), 90*time.Second)
 	t.Logf("%s: everything arrived at web-b", time.Since(began).Round(time.Second))
 
 	sensor1.stop(t, 40*time.Second)
@@ -316,7 +330,11 @@ func TestCluster(t *testing.T) {
 	webB.stop(t, 20*time.Second)
 	etcd.stop(t, 20*time.Second)
 
-	checkStore(t, db, began, map[netip.AddrPort]*traffic{server1: &t1, server2: &t2})
+	want := map[netip.AddrPort]*traffic{server1: &t1, server2: &t2}
+	if withPG {
+		want[pgServer] = &tpg
+	}
+	checkStore(t, db, began, want)
 	checkSensors(t, db, "node1", "node2")
 	t.Logf("cluster test took %s", time.Since(began).Round(time.Second))
 }
