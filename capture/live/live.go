@@ -33,7 +33,9 @@ var ErrPermission = errors.New("permission denied: pastmon needs root or CAP_NET
 type Config struct {
 	// Interfaces names the interfaces to capture; nil, empty or "any"
 	// means all of them, including interfaces created after Open. An entry
-	// may itself be a comma-separated list ("eth0,docker0").
+	// may itself be a comma-separated list ("eth0,docker0"). Names are
+	// resolved once, by Open: an interface deleted and created again is
+	// not followed (only "any" is).
 	Interfaces []string
 	// Snaplen is the most bytes kept of each packet, from the network
 	// header on. Default 256.

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,30 +25,55 @@ func dropCaps(keep uint64) error {
 	return unix.Capset(&hdr, &data[0])
 }
 
+// becomeUser switches the calling thread, and only it, to uid, keeping its
+// permitted capabilities so that dropCaps can raise some again, as a
+// file capability (setcap) would for a program run by that user.
+func becomeUser(uid int) error {
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keep capabilities: %w", err)
+	}
+	// The raw system call: Go's Setresuid changes every thread.
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); errno != 0 {
+		return fmt.Errorf("setresuid %d: %w", uid, errno)
+	}
+	return nil
+}
+
 func TestPermission(t *testing.T) {
 	requireNetns(t)
 	ns := newNetns(t)
+	const denied = "capture on any: permission denied: pastmon needs root or CAP_NET_RAW (setcap cap_net_raw+ep pastmon)"
+	const nobody = 65534
 	tests := []struct {
 		name    string
+		uid     int // 0: stay root
 		keep    uint64
 		wantErr string // empty: Open must work
 	}{
-		{"no capabilities", 0,
-			"capture on any: permission denied: pastmon needs root or CAP_NET_RAW (setcap cap_net_raw+ep pastmon)"},
-		{"all but CAP_NET_RAW", ^uint64(0) &^ (1 << unix.CAP_NET_RAW),
-			"capture on any: permission denied: pastmon needs root or CAP_NET_RAW (setcap cap_net_raw+ep pastmon)"},
-		{"only CAP_NET_RAW", 1 << unix.CAP_NET_RAW, ""},
+		{"root without capabilities", 0, 0, denied},
+		{"root with all but CAP_NET_RAW", 0, ^uint64(0) &^ (1 << unix.CAP_NET_RAW), denied},
+		{"root with only CAP_NET_RAW", 0, 1 << unix.CAP_NET_RAW, ""},
+		{"user without capabilities", nobody, 0, denied},
+		{"user with CAP_NET_RAW", nobody, 1 << unix.CAP_NET_RAW, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var openErr error
 			err := inNetns(t, ns, func() error {
+				if tt.uid != 0 {
+					if err := becomeUser(tt.uid); err != nil {
+						return err
+					}
+				}
 				if err := dropCaps(tt.keep); err != nil {
 					return err
 				}
 				src, err := Open(context.Background(), Config{})
 				if err == nil {
-					err = src.Close()
+					if got := src.Interfaces(); len(got) == 0 {
+						err = fmt.Errorf("no interfaces listed")
+					}
+					err = errors.Join(err, src.Close())
 				}
 				openErr = err
 				return nil
@@ -57,7 +83,7 @@ func TestPermission(t *testing.T) {
 			}
 			switch {
 			case tt.wantErr == "" && openErr != nil:
-				t.Errorf("Open with only CAP_NET_RAW: %v", openErr)
+				t.Errorf("Open: %v", openErr)
 			case tt.wantErr != "" && (openErr == nil || openErr.Error() != tt.wantErr):
 				t.Errorf("Open = %v, want %q", openErr, tt.wantErr)
 			case tt.wantErr != "" && !errors.Is(openErr, ErrPermission):
