@@ -42,6 +42,10 @@ var fuzzExprs = []string{
 	"not (vlan and vlan 5 and tcp portrange 1-1024)",
 	"icmp6 or sctp or arp host 10.0.0.2",
 	"not (icmp6 or sctp or arp host 10.0.0.2)",
+	"host 10.0.0.1 or port 80 or icmp",
+	"not (host 10.0.0.1 or port 80 or icmp)",
+	"tcp portrange 1-100 or udp src port 53 or sctp or ip6 net fd00::/8",
+	"not (tcp portrange 1-100 or udp src port 53 or sctp or ip6 net fd00::/8)",
 }
 
 // FuzzMatch runs a few expressions over arbitrary frames of every link

@@ -96,8 +96,9 @@ func (f *flat) testAt(j int) (loadKey, bool) {
 	return k, false
 }
 
-// testFrom returns the conditional jump of the test sequence that starts at
-// t ([ldx] ld [and] jcc), and its key.
+// testFrom returns the conditional jump of the test sequence
+// ([ldx] ld [and] jcc) that t starts or lies in, and its key. A target
+// inside a sequence skips loads whose values the registers already hold.
 func (f *flat) testFrom(t int) (int, loadKey, bool) {
 	i := t
 	if _, ok := f.ins[i].(bpf.LoadMemShift); ok {
@@ -106,8 +107,6 @@ func (f *flat) testFrom(t int) (int, loadKey, bool) {
 	switch f.ins[i].(type) {
 	case bpf.LoadAbsolute, bpf.LoadIndirect:
 		i++
-	default:
-		return 0, loadKey{}, false
 	}
 	if a, ok := f.ins[i].(bpf.ALUOpConstant); ok && a.Op == bpf.ALUOpAnd {
 		i++
@@ -119,12 +118,39 @@ func (f *flat) testFrom(t int) (int, loadKey, bool) {
 	return i, k, ok
 }
 
+// rewind moves a target that skips loads back to the start of its test
+// when the registers do not hold what the skipped loads would give: A holds
+// a, X holds 4*([x]&0xf) when xok.
+func (f *flat) rewind(t int, a loadKey, x uint32, xok bool) int {
+	switch f.ins[t].(type) {
+	case bpf.JumpIf:
+		k, ok := f.testAt(t)
+		if ok && k == a {
+			return t
+		}
+		t--
+		if _, ok := f.ins[t].(bpf.ALUOpConstant); ok {
+			t--
+		}
+		if _, ok := f.ins[t].(bpf.LoadIndirect); ok {
+			t--
+		}
+		return t
+	case bpf.LoadIndirect:
+		if m, ok := f.ins[t-1].(bpf.LoadMemShift); ok && !(xok && m.Off == x) {
+			return t - 1
+		}
+	}
+	return t
+}
+
 // thread retargets every edge it can; it reports whether anything changed.
 func (f *flat) thread() bool {
+	known := f.knownFacts()
 	changed := false
 	for j, ins := range f.ins {
 		jc, ok := ins.(bpf.JumpIf)
-		if !ok {
+		if !ok || known[j] == nil {
 			continue
 		}
 		key, ok := f.testAt(j)
@@ -136,7 +162,8 @@ func (f *flat) thread() bool {
 			if out {
 				target = &f.jt[j]
 			}
-			if t := f.follow(j, *target, key, fact{key, jc.Cond, jc.Val, out}); t != *target {
+			facts := append(append([]fact(nil), known[j].facts...), fact{key, jc.Cond, jc.Val, out})
+			if t := f.follow(j, *target, key, facts); t != *target {
 				*target, changed = t, true
 			}
 		}
@@ -144,10 +171,81 @@ func (f *flat) thread() bool {
 	return changed
 }
 
-// follow walks from target t of jump j as far as the known facts decide,
-// and returns the farthest target a conditional jump at j can reach.
-func (f *flat) follow(j, t int, a loadKey, first fact) int {
-	facts := []fact{first}
+// factSet is what is known about the packet on every path to an
+// instruction; nil for an instruction no path reaches.
+type factSet struct{ facts []fact }
+
+// maxFacts bounds the facts carried per instruction, and so the cost of
+// the analysis on long programs; fewer facts only mean fewer shortcuts.
+const maxFacts = 48
+
+// knownFacts computes, for every instruction, the test outcomes that hold
+// on all paths reaching it. Jumps only go forward, so one pass in program
+// order sees every predecessor before its successors.
+func (f *flat) knownFacts() []*factSet {
+	known := make([]*factSet, len(f.ins))
+	known[0] = &factSet{}
+	meet := func(t int, facts []fact) {
+		if known[t] == nil {
+			known[t] = &factSet{facts: facts}
+			return
+		}
+		known[t].facts = intersect(known[t].facts, facts)
+	}
+	for i, ins := range f.ins {
+		in := known[i]
+		if in == nil {
+			continue
+		}
+		switch jc := ins.(type) {
+		case bpf.JumpIf:
+			key, ok := f.testAt(i)
+			for _, out := range []bool{true, false} {
+				facts := in.facts
+				if ok {
+					facts = withFact(facts, fact{key, jc.Cond, jc.Val, out})
+				}
+				if out {
+					meet(f.jt[i], facts)
+				} else {
+					meet(f.jf[i], facts)
+				}
+			}
+		case bpf.Jump:
+			meet(f.jt[i], in.facts)
+		case bpf.RetConstant, bpf.RetA:
+		default:
+			meet(i+1, in.facts)
+		}
+	}
+	return known
+}
+
+func withFact(facts []fact, fc fact) []fact {
+	if len(facts) >= maxFacts {
+		facts = facts[1:]
+	}
+	return append(append(make([]fact, 0, len(facts)+1), facts...), fc)
+}
+
+func intersect(a, b []fact) []fact {
+	var out []fact
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				out = append(out, x)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// follow walks from target t of jump j, where A holds a, as far as the
+// known facts decide, and returns the farthest target a conditional jump at
+// j can reach.
+func (f *flat) follow(j, t int, a loadKey, facts []fact) int {
+	x, xok := a.hdr, a.indirect // X as j's test left it
 	best := t
 	for steps := 0; steps < 64; steps++ {
 		if _, ok := f.ins[t].(bpf.Jump); ok {
@@ -160,13 +258,10 @@ func (f *flat) follow(j, t int, a loadKey, first fact) int {
 			jc := f.ins[jcc].(bpf.JumpIf)
 			out, known := decide(facts, k, jc.Cond, jc.Val)
 			if !known {
-				switch {
-				case k == a:
+				if k == a {
 					t = jcc // A already holds this value
-				case a.indirect && k.indirect && k.hdr == a.hdr:
-					if _, ok := f.ins[t].(bpf.LoadMemShift); ok {
-						t++ // X already holds this header length
-					}
+				} else if _, ok := f.ins[t].(bpf.LoadMemShift); ok && xok && k.indirect && k.hdr == x {
+					t++ // X already holds this header length
 				}
 				if t-j-1 <= 255 {
 					best = t
@@ -174,11 +269,13 @@ func (f *flat) follow(j, t int, a loadKey, first fact) int {
 				break
 			}
 			facts = append(facts, fact{k, jc.Cond, jc.Val, out})
+			t = f.jf[jcc]
 			if out {
 				t = f.jt[jcc]
-			} else {
-				t = f.jf[jcc]
 			}
+			// That edge may skip loads for registers as jcc's test left
+			// them; here they are as j's test left them.
+			t = f.rewind(t, a, x, xok)
 		}
 		if t-j-1 <= 255 {
 			best = t
