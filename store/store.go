@@ -47,6 +47,13 @@ var (
 // and schema checks only.
 const quickCheckMaxBytes = 2 << 30
 
+// Every connection keeps up to 64 MiB of pages and reads the file through
+// a memory map (no system call per page read).
+const (
+	cacheSize = "_pragma=cache_size(-65536)"
+	mmapSize  = "_pragma=mmap_size(17179869184)"
+)
+
 // DB is an open pastmon database. It is safe for concurrent use.
 type DB struct {
 	path string
@@ -102,7 +109,7 @@ func (db *DB) open(ctx context.Context) error {
 		return err
 	}
 	var err error
-	db.w, err = sql.Open("sqlite", dsn(db.path, "_journal_mode=WAL", "_synchronous=NORMAL", "_txlock=immediate", "_pragma=cache_size(-65536)"))
+	db.w, err = sql.Open("sqlite", dsn(db.path, "_journal_mode=WAL", "_synchronous=NORMAL", "_txlock=immediate", cacheSize, mmapSize))
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", db.path, err)
 	}
@@ -112,7 +119,7 @@ func (db *DB) open(ctx context.Context) error {
 	if err := migrate(ctx, db.w, migrations); err != nil {
 		return fmt.Errorf("database %s: %w", db.path, err)
 	}
-	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", "_pragma=cache_size(-65536)"))
+	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", cacheSize, mmapSize))
 	if err != nil {
 		return fmt.Errorf("open database %s for reading: %w", db.path, err)
 	}
