@@ -42,6 +42,10 @@ func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary,
 	if err != nil {
 		return nil, fmt.Errorf("servers: %w", err)
 	}
+	addrs, err := serverAddrs(ctx, db.r)
+	if err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
 	shards := max(1, min(runtime.GOMAXPROCS(0), serverShards))
 	var (
 		wg   sync.WaitGroup
@@ -49,7 +53,7 @@ func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary,
 		errs = make([]error, shards)
 	)
 	for i := range shards {
-		wg.Go(func() { outs[i], errs[i] = db.serversShard(ctx, from, to, names, i, shards) })
+		wg.Go(func() { outs[i], errs[i] = db.serversShard(ctx, from, to, names, addrs, i, shards) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -65,9 +69,9 @@ func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary,
 const serverShards = 4
 
 // serversShard aggregates the servers whose id is shard modulo shards.
-func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[int64]string, shard, shards int) ([]ServerSummary, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT w.server, v.addr, w.start, w.sensor, "+prefixed("w.", dataCols)+
-		" FROM windows w JOIN servers v ON v.id = w.server WHERE w.start >= ? AND w.start < ? AND w.server % ? = ?",
+func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[int64]string, addrs map[int64]netip.AddrPort, shard, shards int) ([]ServerSummary, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT server, start, sensor, "+dataCols+
+		" FROM windows WHERE start >= ? AND start < ? AND server % ? = ?",
 		from.Unix(), to.Unix(), shards, shard)
 	if err != nil {
 		return nil, err
@@ -76,34 +80,34 @@ func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[in
 	agg := map[int64]*serverAgg{}
 	var (
 		id, start, sensor int64
-		addr              string
 		s                 rowScan
 	)
-	dest := append([]any{&id, &addr, &start, &sensor}, s.dests()...)
+	dest := append([]any{&id, &start, &sensor}, s.dests()...)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		a := agg[id]
 		if a == nil {
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				return nil, fmt.Errorf("stored address %q: %w", addr, err)
-			}
 			a = &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
-			a.sum.Server = ap
+			a.sum.Server = addrs[id] // zero for a server newer than addrs: looked up below
 			agg[id] = a
 		}
 		if err := a.add(start, names[sensor], &s); err != nil {
-			return nil, fmt.Errorf("%s: %w", addr, err)
+			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows.Close()
+	rows.Close() // before serverAddr takes a connection
 	out := make([]ServerSummary, 0, len(agg))
-	for _, a := range agg {
+	for id, a := range agg {
+		if !a.sum.Server.IsValid() {
+			if a.sum.Server, err = db.serverAddr(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		sum, err := a.summary()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
@@ -390,6 +394,37 @@ func sensorNames(ctx context.Context, db *sql.DB) (map[int64]string, error) {
 	return names, rows.Err()
 }
 
-func prefixed(prefix, cols string) string {
-	return prefix + strings.ReplaceAll(cols, ", ", ", "+prefix)
+// serverAddr reads the address of server id.
+func (db *DB) serverAddr(ctx context.Context, id int64) (netip.AddrPort, error) {
+	var addr string
+	if err := db.r.QueryRowContext(ctx, "SELECT addr FROM servers WHERE id = ?", id).Scan(&addr); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("server %d: %w", id, err)
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ap, fmt.Errorf("stored server address %q: %w", addr, err)
+	}
+	return ap, nil
+}
+
+func serverAddrs(ctx context.Context, db *sql.DB) (map[int64]netip.AddrPort, error) {
+	rows, err := db.QueryContext(ctx, "SELECT id, addr FROM servers")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	addrs := map[int64]netip.AddrPort{}
+	for rows.Next() {
+		var id int64
+		var addr string
+		if err := rows.Scan(&id, &addr); err != nil {
+			return nil, err
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("stored server address %q: %w", addr, err)
+		}
+		addrs[id] = ap
+	}
+	return addrs, rows.Err()
 }
