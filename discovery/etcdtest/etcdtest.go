@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ type Server struct {
 	TLS Files
 
 	t         testing.TB
+	name      string
+	cluster   string // initial cluster of a StartCluster member; "" alone
 	clientURL url.URL
 	peerURL   url.URL
 	e         *embed.Etcd
@@ -57,10 +60,45 @@ func StartTLS(t testing.TB) *Server {
 	return s
 }
 
+// StartCluster starts n plain members forming one cluster and waits until
+// they serve. Stop and Restart work on each; RestartEmpty does not (a
+// member without data cannot rejoin as it was).
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	members := make([]*Server, n)
+	var peers []string
+	for i := range members {
+		members[i] = newServer(t, "http")
+		members[i].name = fmt.Sprintf("m%d", i)
+		peers = append(peers, members[i].name+"="+members[i].peerURL.String())
+	}
+	errs := make(chan error, n)
+	for _, m := range members {
+		m.cluster = strings.Join(peers, ",")
+		go func() { errs <- m.tryStart() }()
+	}
+	for range members {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return members
+}
+
+// Endpoints returns the client URLs of all the members.
+func Endpoints(members []*Server) []string {
+	var eps []string
+	for _, m := range members {
+		eps = append(eps, m.Endpoints...)
+	}
+	return eps
+}
+
 func newServer(t testing.TB, scheme string) *Server {
 	t.Helper()
 	s := &Server{
 		t:         t,
+		name:      "etcdtest",
 		Dir:       filepath.Join(t.TempDir(), "etcd"),
 		clientURL: url.URL{Scheme: scheme, Host: freeAddr(t)},
 		peerURL:   url.URL{Scheme: "http", Host: freeAddr(t)},
@@ -82,13 +120,16 @@ func freeAddr(t testing.TB) string {
 
 func (s *Server) config() *embed.Config {
 	cfg := embed.NewConfig()
-	cfg.Name = "etcdtest"
+	cfg.Name = s.name
 	cfg.Dir = s.Dir
 	cfg.ListenClientUrls = []url.URL{s.clientURL}
 	cfg.AdvertiseClientUrls = []url.URL{s.clientURL}
 	cfg.ListenPeerUrls = []url.URL{s.peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{s.peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	if s.cluster != "" {
+		cfg.InitialCluster = s.cluster
+	}
 	cfg.UnsafeNoFsync = true
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	if s.TLS.CA != "" {
@@ -102,12 +143,19 @@ func (s *Server) config() *embed.Config {
 	return cfg
 }
 
-// start starts the member, retrying briefly if a port is still held (a
-// restart right after Stop, or another test's socket). A first start
-// takes other ports instead; a restart must keep its own.
+// start starts the member or fails the test.
 func (s *Server) start() {
 	s.t.Helper()
-	fresh := s.started == 0
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryStart starts the member, retrying briefly if a port is still held (a
+// restart right after Stop, or another test's socket). A first start of a
+// lone member takes other ports instead; a restart must keep its own.
+func (s *Server) tryStart() error {
+	fresh := s.started == 0 && s.cluster == ""
 	var err error
 	for attempt := 0; attempt < 20; attempt++ {
 		if attempt > 0 && fresh {
@@ -121,15 +169,15 @@ func (s *Server) start() {
 			case <-e.Server.ReadyNotify():
 				s.e = e
 				s.started++
-				return
+				return nil
 			case <-time.After(60 * time.Second):
 				e.Close()
-				s.t.Fatalf("etcdtest: server in %s not ready after 60s", s.Dir)
+				return fmt.Errorf("etcdtest: server in %s not ready after 60s", s.Dir)
 			}
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	s.t.Fatalf("etcdtest: start server in %s: %v", s.Dir, err)
+	return fmt.Errorf("etcdtest: start server in %s: %w", s.Dir, err)
 }
 
 // Stop stops the member, keeping its data. Stopping twice is fine.
