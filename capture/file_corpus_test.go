@@ -155,8 +155,8 @@ func epochNanos(s string) int64 {
 
 // TestCorpusAgainstTshark compares every frame OpenFile delivers (time,
 // lengths, interface) with tshark's reading of the same file: the real
-// capture and a sample of the tcpdump tests: every third pcapng file and
-// every 40th pcap file (tshark takes about a second per file on a busy
+// capture and a sample of the tcpdump tests: every fourth pcapng file and
+// every 60th pcap file (tshark takes about a second per file on a busy
 // machine; -tshark-all runs them all).
 func TestCorpusAgainstTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
@@ -167,7 +167,7 @@ func TestCorpusAgainstTshark(t *testing.T) {
 	for _, f := range corpusFiles(t) {
 		real := strings.Contains(f, string(filepath.Separator)+"real"+string(filepath.Separator))
 		isNg := strings.HasSuffix(f, ".pcapng")
-		if *tsharkAll || real || (isNg && ng%3 == 0) || (!isNg && other%40 == 0) {
+		if *tsharkAll || real || (isNg && ng%4 == 0) || (!isNg && other%60 == 0) {
 			files = append(files, f)
 		}
 		if isNg {
