@@ -77,6 +77,7 @@ func (s *shipper) SetURL(url string) {
 	s.mu.Lock()
 	changed := s.url != url
 	s.url = url
+	s.client.SetURL(url)
 	s.mu.Unlock()
 	if !changed {
 		return
@@ -86,7 +87,6 @@ func (s *shipper) SetURL(url string) {
 	} else {
 		slog.Info("delivering to web node", "url", url)
 	}
-	s.client.SetURL(url)
 	poke(s.urlChanged)
 }
 
@@ -141,7 +141,7 @@ func (s *shipper) Run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		if s.URL() == "" {
-			s.wait(ctx, nil, s.urlChanged)
+			wait(ctx, nil, s.urlChanged, nil)
 			continue
 		}
 		sent, err := s.deliverOne(ctx)
@@ -154,7 +154,7 @@ func (s *shipper) Run(ctx context.Context) {
 			}
 			s.setLastError(err)
 			failures++
-			s.wait(ctx, time.After(backoff(failures)), s.urlChanged)
+			wait(ctx, time.After(backoff(failures)), s.urlChanged, nil)
 		case sent:
 			if failures > 0 {
 				slog.Info("delivery resumed", "url", s.URL(), "after_failures", failures)
@@ -162,23 +162,19 @@ func (s *shipper) Run(ctx context.Context) {
 			failures = 0
 			s.setLastError(nil)
 		default: // spool empty
-			s.wait(ctx, nil, s.newWork, s.urlChanged)
+			wait(ctx, nil, s.newWork, s.urlChanged)
 		}
 	}
 }
 
-// wait blocks until ctx is done, timer fires (if not nil) or one of wake
-// is poked.
-func (s *shipper) wait(ctx context.Context, timer <-chan time.Time, wake ...chan struct{}) {
-	var w2 chan struct{}
-	if len(wake) > 1 {
-		w2 = wake[1]
-	}
+// wait blocks until ctx is done, the timer fires or a or b is poked (nil
+// ones never are).
+func wait(ctx context.Context, timer <-chan time.Time, a, b chan struct{}) {
 	select {
 	case <-ctx.Done():
 	case <-timer:
-	case <-wake[0]:
-	case <-w2:
+	case <-a:
+	case <-b:
 	}
 }
 
