@@ -101,29 +101,31 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// splitInputs separates capture files (arguments naming an existing file,
-// or "-") from the words of the filter expression.
+// splitInputs separates capture files (the leading arguments that name an
+// existing file, or "-") from the words of the filter expression, which run
+// from the first other argument to the end.
 func splitInputs(args []string) (files []string, filter string, err error) {
-	var words []string
-	for _, a := range args {
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
 		if a == "-" {
 			files = append(files, a)
 			continue
 		}
-		if _, err := os.Stat(a); err == nil {
+		_, err := os.Stat(a)
+		if err == nil {
 			files = append(files, a)
 			continue
 		}
-		if len(files) == 0 && looksLikePath(a) {
-			_, err := os.Stat(a)
+		if looksLikePath(a) {
 			return nil, "", fmt.Errorf("analyze: %w", err)
 		}
-		words = append(words, a)
+		break
 	}
 	if len(files) == 0 {
 		return nil, "", fmt.Errorf("analyze: no capture file given: %w", errUsage)
 	}
-	return files, strings.Join(words, " "), nil
+	return files, strings.Join(args[i:], " "), nil
 }
 
 // looksLikePath tells a mistyped file name from a filter word, so that it

@@ -51,8 +51,8 @@ type Stats struct {
 }
 
 // LiveStats mirrors Stats with atomics, for a heartbeat to read while Run
-// works. Run publishes into it every few thousand packets and on every
-// housekeeping round.
+// works. Run publishes into it every few thousand packets, whenever the
+// source reports ErrIdle, and when it returns.
 type LiveStats struct {
 	packets, bytes, filtered, decoded        atomic.Uint64
 	skipped                                  [decode.NumReasons]atomic.Uint64
