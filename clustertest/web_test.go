@@ -45,7 +45,7 @@ func TestWebOwnSensor(t *testing.T) {
 }
 
 // TestWebWithoutPrivilege: without CAP_NET_RAW the web node logs one
-// warning and serves anyway.
+// warning and serves anyway; so it does while etcd is down.
 func TestWebWithoutPrivilege(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a process as another user")
@@ -63,7 +63,9 @@ func TestWebWithoutPrivilege(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs lockedBuffer
-	cmd := exec.CommandContext(ctx, bin, "web", "--listen", ln, "--db", filepath.Join(dir, "web.db"), "--admin-password", "pw-for-test")
+	// etcd is down too (nobody listens there): the node serves anyway.
+	cmd := exec.CommandContext(ctx, bin, "web", "--listen", ln, "--db", filepath.Join(dir, "web.db"), "--admin-password", "pw-for-test",
+		"--etcd-endpoints", freeAddr(t), "--etcd-key", "/clustertest/down")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Stderr, cmd.Stdout = &logs, &logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
