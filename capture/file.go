@@ -9,10 +9,6 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Progresser is implemented by sources that know how far through their
@@ -77,7 +73,7 @@ type fileSource struct {
 	total   int64
 	gz      *gzip.Reader
 	pcap    *pcapReader
-	ng      *pcapgo.NgReader
+	ng      *pcapngReader
 	packets int64 // records delivered
 	err     error // sticky: after an error the stream is out of step
 }
@@ -128,12 +124,9 @@ func (s *fileSource) openPcap(br *bufio.Reader) error {
 }
 
 func (s *fileSource) openPcapng(br *bufio.Reader) error {
-	r, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
-	if err != nil {
-		return fmt.Errorf("pcapng header: %w", eof(err))
-	}
+	r, err := newPcapngReader(br)
 	s.ng = r
-	return nil
+	return err
 }
 
 // eof turns a clean end inside a header into the truncation it is.
@@ -153,7 +146,7 @@ func (s *fileSource) ReadFrame(f *Frame) error {
 	if s.pcap != nil {
 		err = s.pcap.read(f)
 	} else {
-		err = s.readNg(f)
+		err = s.ng.read(f)
 	}
 	if err != nil {
 		if err == io.EOF {
@@ -165,35 +158,6 @@ func (s *fileSource) ReadFrame(f *Frame) error {
 	}
 	s.packets++
 	return nil
-}
-
-func (s *fileSource) readNg(f *Frame) error {
-	data, ci, err := s.ng.ZeroCopyReadPacketData()
-	if err != nil {
-		return err
-	}
-	if ci.CaptureLength > maxRecord {
-		// pcapgo has read it into a buffer grown as the bytes arrived,
-		// so memory stayed bounded by the file's real content.
-		return fmt.Errorf("record length %d exceeds %d", ci.CaptureLength, maxRecord)
-	}
-	link, err := ngLink(ci)
-	if err != nil {
-		return err
-	}
-	*f = Frame{Data: data, TS: ci.Timestamp.UnixNano(), Iface: int32(ci.InterfaceIndex), Link: link, WireLen: ci.Length}
-	return nil
-}
-
-// ngLink is the link type pcapgo's NgReader reports for a record's
-// interface (WantMixedLinkType).
-func ngLink(ci gopacket.CaptureInfo) (uint16, error) {
-	if len(ci.AncillaryData) > 0 {
-		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-			return uint16(lt), nil
-		}
-	}
-	return 0, errors.New("pcapng record without an interface link type")
 }
 
 // Progress reports the bytes read from the file (compressed bytes for a

@@ -356,8 +356,12 @@ func TestOpenFileErrors(t *testing.T) {
 		{name: "last record cut in data", file: pcapFile[:len(pcapFile)-5], frames: 9, readErr: "packet 10", sentinel: io.ErrUnexpectedEOF},
 		{name: "last record cut in header", file: pcapFile[:len(pcapFile)-len(recs[9].data)-7], frames: 9, readErr: "packet 10", sentinel: io.ErrUnexpectedEOF},
 		{name: "gzip, last record cut", file: gz(t, pcapFile[:len(pcapFile)-1]), frames: 9, readErr: "packet 10", sentinel: io.ErrUnexpectedEOF},
-		{name: "pcapng last block cut", file: func() []byte { b := pcapng(binary.LittleEndian, []ngIface{{1, 6}}, recs); return b[:len(b)-3] }(),
+		{name: "pcapng last block cut in its data", file: func() []byte { b := pcapng(binary.LittleEndian, []ngIface{{1, 6}}, recs); return b[:len(b)-20] }(),
 			frames: 9, readErr: "packet 10", sentinel: io.ErrUnexpectedEOF},
+		// The record is whole, the block's trailing length is not: the
+		// record is delivered, the damage reported on the next read.
+		{name: "pcapng last block cut in its trailer", file: func() []byte { b := pcapng(binary.LittleEndian, []ngIface{{1, 6}}, recs); return b[:len(b)-3] }(),
+			frames: 10, readErr: "packet 11", sentinel: io.ErrUnexpectedEOF},
 		{name: "record length 4 GiB", file: patchBytes(pcapFile, func(b []byte) { binary.LittleEndian.PutUint32(b[24+8:], 0xffffffff) }),
 			frames: 0, readErr: "packet 1"},
 		{name: "snaplen 4 GiB, record 1 MiB", file: patchBytes(hugeSnap, func(b []byte) {
