@@ -35,7 +35,8 @@ go build -o "$work/livecap" ./bench/livecap
 "$work/livegen" -o "$work/traffic.pcap" -packets "$PACKETS"
 
 ip netns add "$ns"
-ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+# No IPv6 neighbour discovery on the veths.
+ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6'
 ip -n "$ns" link set lo up
 ip -n "$ns" link add rep0 type veth peer name cap0
 ip -n "$ns" link set rep0 up

@@ -39,7 +39,12 @@ func newNetns(t testing.TB) string {
 	run(t, "ip", "-n", name, "link", "set", "lo", "up")
 	// No IPv6 on the veths: their neighbour discovery would add traffic
 	// the tests do not make. lo keeps ::1.
-	run(t, "ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+	err := inNetns(t, name, func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0)
+	})
+	if err != nil {
+		t.Fatalf("disable IPv6 on new interfaces in %s: %v", name, err)
+	}
 	return name
 }
 
