@@ -56,7 +56,8 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer src.Close()
-	src.progress, src.out = terminal(c.stderr), c.stderr
+	// Connection lines on a terminal would be overwritten by the progress line.
+	src.progress, src.out = terminal(c.stderr) && !(*conns && terminal(c.stdout)), c.stderr
 
 	out := bufio.NewWriter(c.stdout)
 	defer out.Flush()
