@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pastmon/pastmon/capture"
+	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -273,6 +274,9 @@ func reportSkipped(w io.Writer, s *capture.Stats) {
 	}
 	if s.Duplicates > 0 {
 		fmt.Fprintf(w, "ignored %d packets seen on a second interface\n", s.Duplicates)
+	}
+	if s.Dropped > 0 {
+		fmt.Fprintf(w, "dropped %d counts and samples: more than %d server windows at once\n", s.Dropped, aggregate.MaxOpen)
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)

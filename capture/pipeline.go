@@ -48,6 +48,7 @@ type Stats struct {
 	Evicted    uint64        // connections evicted from a full table
 	Duplicates uint64        // segments of a connection seen on a second interface
 	Untimed    uint64        // connections picked up mid-stream with no known server
+	Dropped    uint64        // counts and samples dropped: too many servers at once
 }
 
 // LiveStats mirrors Stats with atomics, for a heartbeat to read while Run
@@ -57,6 +58,7 @@ type LiveStats struct {
 	packets, bytes, filtered, decoded        atomic.Uint64
 	skipped                                  [decode.NumReasons]atomic.Uint64
 	flows, evicted, duplicates, untimedFlows atomic.Uint64
+	dropped                                  atomic.Uint64
 }
 
 // Snapshot reads the counters.
@@ -64,6 +66,7 @@ func (l *LiveStats) Snapshot() Stats {
 	s := Stats{
 		Packets: l.packets.Load(), Bytes: l.bytes.Load(), Filtered: l.filtered.Load(), Decoded: l.decoded.Load(),
 		Flows: l.flows.Load(), Evicted: l.evicted.Load(), Duplicates: l.duplicates.Load(), Untimed: l.untimedFlows.Load(),
+		Dropped: l.dropped.Load(),
 	}
 	for i := range s.Skipped {
 		s.Skipped[i] = l.skipped[i].Load()
@@ -83,6 +86,7 @@ func (l *LiveStats) publish(s *Stats) {
 	l.evicted.Store(s.Evicted)
 	l.duplicates.Store(s.Duplicates)
 	l.untimedFlows.Store(s.Untimed)
+	l.dropped.Store(s.Dropped)
 }
 
 // housekeepEvery is the packet-time interval of the tracker's table walk
@@ -236,6 +240,7 @@ func (p *pipeline) publish() {
 	p.stats.Evicted = ts.Evicted
 	p.stats.Duplicates = ts.Duplicates
 	p.stats.Untimed = ts.Untimed
+	p.stats.Dropped = p.agg.Dropped()
 	if p.cfg.Stats != nil {
 		p.cfg.Stats.publish(&p.stats)
 	}

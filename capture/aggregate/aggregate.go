@@ -27,6 +27,11 @@ import (
 // Grace is how long after its end a window stays open.
 const Grace = 30 * time.Second
 
+// MaxOpen bounds the summaries held at once, so that a scan of many
+// addresses and ports cannot exhaust memory: counts and samples for a new
+// server beyond it are dropped (and counted, see Dropped).
+const MaxOpen = 200_000
+
 var width = int64(window.Width)
 
 type key struct {
@@ -41,12 +46,14 @@ type Aggregator struct {
 	oldest   int64 // lowest window index open; meaningful when open is not empty
 	last     key   // one-entry cache: consecutive events mostly hit one server
 	lastSum  *window.Summary
+	dropped  uint64
+	limit    int // MaxOpen; lower in tests
 }
 
 // New returns an Aggregator that hands every finished summary to onWindow,
 // which takes ownership of it.
 func New(onWindow func(window.Summary)) *Aggregator {
-	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary)}
+	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary), limit: MaxOpen}
 }
 
 func windowOf(ts int64) int64 {
@@ -64,6 +71,10 @@ func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
 	}
 	s := a.open[k]
 	if s == nil {
+		if len(a.open) >= a.limit {
+			a.dropped++
+			return nil
+		}
 		s = &window.Summary{Server: server.AddrPort(), Start: time.Unix(0, k.win*width).UTC()}
 		if len(a.open) == 0 || k.win < a.oldest {
 			a.oldest = k.win
@@ -76,7 +87,9 @@ func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
 
 // Count adds n to counter k of server's window at ts.
 func (a *Aggregator) Count(server tcp.Endpoint, ts int64, k tcp.Counter, n uint64) {
-	k.AddTo(&a.summary(server, ts).Counters, n)
+	if s := a.summary(server, ts); s != nil {
+		k.AddTo(&s.Counters, n)
+	}
 }
 
 // Sample adds a timing in microseconds. Values outside [0, window.MaxMicros]
@@ -85,8 +98,14 @@ func (a *Aggregator) Sample(server tcp.Endpoint, ts int64, m window.Metric, us f
 	if !(us >= 0 && us <= window.MaxMicros) || m >= window.NumMetrics || math.IsNaN(us) {
 		return
 	}
-	a.summary(server, ts).Metrics[m].Add(us)
+	if s := a.summary(server, ts); s != nil {
+		s.Metrics[m].Add(us)
+	}
 }
+
+// Dropped counts the counts and samples dropped because MaxOpen summaries
+// were open.
+func (a *Aggregator) Dropped() uint64 { return a.dropped }
 
 // Open is the number of summaries not handed on yet.
 func (a *Aggregator) Open() int { return len(a.open) }

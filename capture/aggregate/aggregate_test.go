@@ -123,3 +123,22 @@ func TestServerAddress(t *testing.T) {
 		t.Errorf("server %s, want %s", got[0].Server, want)
 	}
 }
+
+// TestBounded: beyond the limit, new servers are dropped and counted;
+// servers already open keep counting.
+func TestBounded(t *testing.T) {
+	var got []window.Summary
+	a := New(func(s window.Summary) { got = append(got, s) })
+	a.limit = 3
+	for port := range uint16(10) {
+		a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000 + port}, ns(0), tcp.Unanswered, 1)
+	}
+	a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000}, ns(0), tcp.Unanswered, 1)
+	if a.Open() != 3 || a.Dropped() != 7 {
+		t.Errorf("open %d dropped %d, want 3 and 7", a.Open(), a.Dropped())
+	}
+	a.Flush()
+	if len(got) != 3 || got[0].Unanswered != 2 {
+		t.Errorf("got %d summaries, first %+v", len(got), got[0].Counters)
+	}
+}
