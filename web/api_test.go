@@ -89,7 +89,8 @@ func ptr(p *float64) any {
 func TestAPIServers(t *testing.T) {
 	e := newEnv(t, testAdminPW)
 	f := ingestFixture(t, e)
-	r := e.do(http.DefaultClient, "GET", "/api/v1/servers", nil, "Authorization", basicAuth("admin", testAdminPW))
+	c, _ := e.loggedIn()
+	r := e.do(c, "GET", "/api/v1/servers", nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -155,8 +156,9 @@ func TestAPISeries(t *testing.T) {
 		Step           int64 `json:"step_s"`
 		Points         []point
 	}
+	c, _ := e.loggedIn()
 	get := func(q url.Values) (series, reply) {
-		r := e.do(http.DefaultClient, "GET", "/api/v1/series?"+q.Encode(), nil, "Authorization", basicAuth("admin", testAdminPW))
+		r := e.do(c, "GET", "/api/v1/series?"+q.Encode(), nil)
 		var s series
 		if r.status == http.StatusOK {
 			if err := json.Unmarshal([]byte(r.body), &s); err != nil {
@@ -243,7 +245,8 @@ func TestAPISeriesHourly(t *testing.T) {
 	}
 	q := url.Values{"server": {serverC}, "metric": {"rtt"},
 		"from": {e.clock.Now().Add(-7 * 24 * time.Hour).Format(time.RFC3339)}, "to": {e.clock.Now().Format(time.RFC3339)}}
-	r := e.do(http.DefaultClient, "GET", "/api/v1/series?"+q.Encode(), nil, "Authorization", basicAuth("admin", testAdminPW))
+	c, _ := e.loggedIn()
+	r := e.do(c, "GET", "/api/v1/series?"+q.Encode(), nil)
 	var s struct {
 		Step   int64 `json:"step_s"`
 		Points []struct {

@@ -105,6 +105,8 @@
 
   function load() {
     root.setAttribute("data-loading", "1");
+    root.setAttribute("data-from", String(state.from));
+    root.setAttribute("data-to", String(state.to));
     document.getElementById("range-label").textContent = new Date(state.from * 1000).toISOString().slice(0, 16).replace("T", " ") +
       " – " + new Date(state.to * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC.";
     Promise.all([query("rtt"), query("response_time"), query("transfer_time")]).then(draw).catch(function (e) {
