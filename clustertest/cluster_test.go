@@ -325,8 +325,15 @@ func TestCluster(t *testing.T) {
 	api.waitTransactions(t, "http://"+webBIP+":8080", made(), 90*time.Second)
 	t.Logf("%s: everything arrived at web-b", time.Since(began).Round(time.Second))
 
-	sensor1.stop(t, 40*time.Second)
-	sensor2.stop(t, 40*time.Second)
+	// A last burst, then SIGTERM well within one flush step (but after the
+	// capture ring's 100 ms block timeout): the sensors must close their
+	// open windows and deliver them before they exit.
+	drive(5)
+	time.Sleep(500 * time.Millisecond)
+	var stops sync.WaitGroup
+	stops.Go(func() { sensor1.stop(t, 40*time.Second) })
+	stops.Go(func() { sensor2.stop(t, 40*time.Second) })
+	stops.Wait()
 	webB.stop(t, 20*time.Second)
 	etcd.stop(t, 20*time.Second)
 
