@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pastmon/pastmon/capture/window"
@@ -148,13 +149,40 @@ func TestBrowser(t *testing.T) {
 	}
 	shot("server")
 
-	step("preset 1h", chromedp.Click(chromedp.CSS(`#presets button[data-range="1h"]`)))
-	waitFor("the 1h range", `document.querySelector('#presets button.on').getAttribute('data-range') === '1h' && !document.querySelector('#server').hasAttribute('data-loading')`)
+	// Drag across the right part of the RTT chart: the range narrows to the
+	// selection and the charts reload.
+	rect, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.querySelector('#chart-rtt .u-over').getBoundingClientRect(); return [r.left, r.top, r.width, r.height] })()`))
+	if err != nil || len(rect) != 4 {
+		t.Fatalf("chart position: %v %v", rect, err)
+	}
+	y, x0, x1 := rect[1]+rect[3]/2, rect[0]+0.8*rect[2], rect[0]+0.98*rect[2]
+	pressed := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1 }
+	drag := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(chromedp.MouseMoved, x0, y), chromedp.MouseEvent(chromedp.MousePressed, x0, y, pressed)}
+	for i := 1; i <= 10; i++ {
+		drag = append(drag, chromedp.MouseEvent(chromedp.MouseMoved, x0+(x1-x0)*float64(i)/10, y, pressed))
+	}
+	step("drag to zoom", append(drag, chromedp.MouseEvent(chromedp.MouseReleased, x1, y, pressed))...)
+	waitFor("the zoomed range", `!document.querySelector('#presets button.on') && !document.querySelector('#server').hasAttribute('data-loading')`)
 	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.ID("server")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	from, to := unixAttr(t, attrs["data-from"]), unixAttr(t, attrs["data-to"])
+	// From 80% to 98% of the last 24 hours, give or take a few pixels
+	// (one is 2.6 minutes).
+	wantFrom, wantTo := now.Add(-24*time.Hour+time.Duration(0.8*24*float64(time.Hour))), now.Add(-24*time.Hour+time.Duration(0.98*24*float64(time.Hour)))
+	if (from.Sub(wantFrom)).Abs() > 15*time.Minute || (to.Sub(wantTo)).Abs() > 15*time.Minute {
+		t.Errorf("zoomed to %s – %s, want about %s – %s", from, to, wantFrom, wantTo)
+	}
+	shot("server-zoomed")
+
+	step("preset 1h", chromedp.Click(chromedp.CSS(`#presets button[data-range="1h"]`)))
+	waitFor("the 1h range", `document.querySelector('#presets button.on').getAttribute('data-range') === '1h' && !document.querySelector('#server').hasAttribute('data-loading')`)
+	attrs, err = chromedp.Run(ctx, chromedp.Attributes(chromedp.ID("server")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to = unixAttr(t, attrs["data-from"]), unixAttr(t, attrs["data-to"])
 	if to.Sub(from) != time.Hour {
 		t.Errorf("1h preset shows %s to %s", from, to)
 	}
