@@ -156,7 +156,9 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("chart position: %v %v", rect, err)
 	}
 	y, x0, x1 := rect[1]+rect[3]/2, rect[0]+0.8*rect[2], rect[0]+0.98*rect[2]
-	pressed := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1 }
+	pressed := func(p *input.DispatchMouseEventParams) {
+		p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1
+	}
 	drag := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(chromedp.MouseMoved, x0, y), chromedp.MouseEvent(chromedp.MousePressed, x0, y, pressed)}
 	for i := 1; i <= 10; i++ {
 		drag = append(drag, chromedp.MouseEvent(chromedp.MouseMoved, x0+(x1-x0)*float64(i)/10, y, pressed))
