@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +55,7 @@ func TestDiscover(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var stdout, stderr bytes.Buffer
+			var stdout, stderr discoverBuffer
 			start := time.Now()
 			code := run(context.Background(), append([]string{"discover"}, tt.args...), &stdout, &stderr)
 			if code != tt.wantCode {
@@ -73,4 +75,79 @@ func TestDiscover(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDiscoverFindsWebNode: a real "pastmon web" registers in etcd, discover
+// prints its URL, and once the web node has stopped discover exits 1 at
+// once (the lease was revoked, not left to expire).
+func TestDiscoverFindsWebNode(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ep := strings.Join(srv.Endpoints, ",")
+	const url = "http://192.0.2.90:8080"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	// run points slog's default at its stderr, so the web node's logs may
+	// land in any of these buffers: they must take concurrent writes.
+	var webOut, webErr discoverBuffer
+	go func() {
+		done <- run(ctx, []string{"web", "--listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "pastmon.db"),
+			"--no-sensor", "--etcd-endpoints", ep, "--etcd-key", "/test/web", "--advertise-url", url}, &webOut, &webErr)
+	}()
+	discover := func() (int, string, string) {
+		var stdout, stderr discoverBuffer
+		code := run(context.Background(), []string{"discover", "--etcd-endpoints", ep, "--etcd-key", "/test/web", "--timeout", "2s"}, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, errOut := discover()
+		if code == 0 {
+			if out != url+"\n" {
+				t.Fatalf("discover printed %q, want %q", out, url+"\n")
+			}
+			break
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("pastmon web exited %d before registering:\n%s", c, webErr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("discover still exits %d after 30s: %s", code, errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	cancel()
+	select {
+	case c := <-done:
+		if c != 0 {
+			t.Fatalf("pastmon web exited %d on shutdown:\n%s", c, webErr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("pastmon web did not stop within 60s")
+	}
+	if code, out, errOut := discover(); code != 1 || !strings.Contains(errOut, "no web node registered") {
+		t.Fatalf("discover after the web node stopped: exit %d, %q %q; want exit 1, not registered", code, out, errOut)
+	}
+}
+
+// discoverBuffer is a bytes.Buffer safe for concurrent writers.
+type discoverBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *discoverBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *discoverBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
