@@ -76,7 +76,10 @@
 // transactions count at the response's last segment; continuous RTT samples
 // at the echoing packet; refused at the RST; unanswered when the timeout,
 // eviction or end of input decides it; syn_retries, resets, retransmits and
-// bytes at their packet.
+// bytes at their packet. Every connection counts once in connections, at its
+// first packet; one picked up mid-stream counts in no outcome (established,
+// refused, unanswered), since its handshake was not seen. Bytes count payload
+// as the IP header gives it, retransmissions included.
 //
 // # Interfaces
 //
