@@ -10,6 +10,9 @@ import (
 // DefaultMaxFlows bounds the flow table when Config.MaxFlows is 0.
 const DefaultMaxFlows = 1_000_000
 
+// MaxMaxFlows is the largest MaxFlows honoured (slab indexes are int32).
+const MaxMaxFlows = 1 << 28
+
 // Timeouts in packet time; see the package documentation.
 const (
 	HalfOpenTimeout    = 30 * time.Second
@@ -29,7 +32,7 @@ var WellKnownPorts = []uint16{
 // Config sets up a Tracker.
 type Config struct {
 	// MaxFlows bounds the connections tracked at once (DefaultMaxFlows
-	// when 0).
+	// when 0, at most MaxMaxFlows).
 	MaxFlows int
 	// OnRecord, when set, receives every connection's Record as the
 	// connection ends. Records cost an allocation per connection.
@@ -152,6 +155,7 @@ func New(cfg Config, sink Sink) *Tracker {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = DefaultMaxFlows
 	}
+	cfg.MaxFlows = min(cfg.MaxFlows, MaxMaxFlows)
 	t := &Tracker{
 		cfg: cfg, sink: sink, tab: newTable(cfg.MaxFlows),
 		openHead: -1, openTail: -1,
