@@ -64,7 +64,7 @@ func TestDiscover(t *testing.T) {
 			if tt.wantCode == 0 && stdout.String() != tt.wantStdout {
 				t.Fatalf("stdout %q, want %q", stdout.String(), tt.wantStdout)
 			}
-			if tt.wantCode != 0 && stdout.Len() != 0 {
+			if tt.wantCode != 0 && stdout.String() != "" {
 				t.Fatalf("stdout %q on failure, want nothing", stdout.String())
 			}
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
