@@ -2,6 +2,7 @@ package live
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -155,5 +156,46 @@ func BenchmarkRingWalk(b *testing.B) {
 		if err := r.next(&f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReadFrameKeepsBlockUntilNextCall checks the contract of Frame.Data:
+// the block holding the frame just returned stays ours until the next
+// ReadFrame call, which releases it before moving on.
+func TestReadFrameKeepsBlockUntilNextCall(t *testing.T) {
+	const blockSize = 4096
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := &Source{ctx: ctx, ring: ring{mem: make([]byte, 2*blockSize), blockSize: blockSize, numBlocks: 2}}
+	writeBlock(s.ring.mem[:blockSize], []testPacket{{ifindex: 1, data: []byte{1}}, {ifindex: 1, data: []byte{2}}})
+	writeBlock(s.ring.mem[blockSize:], []testPacket{{ifindex: 2, data: []byte{3}}})
+	status := func(block int) uint32 {
+		return binary.LittleEndian.Uint32(s.ring.mem[block*blockSize+blockStatusOff:])
+	}
+	var f capture.Frame
+	for i, want := range []byte{1, 2, 3} {
+		if err := s.ReadFrame(&f); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if len(f.Data) != 1 || f.Data[0] != want {
+			t.Fatalf("frame %d = %v, want [%d]", i, f.Data, want)
+		}
+		block := 0
+		if i == 2 {
+			block = 1
+			if status(0) != unix.TP_STATUS_KERNEL {
+				t.Errorf("block 0 not released when ReadFrame moved on")
+			}
+		}
+		if status(block)&unix.TP_STATUS_USER == 0 {
+			t.Errorf("frame %d returned from block %d, which was already released", i, block)
+		}
+	}
+	s.done.Store(true) // as the context's AfterFunc does
+	if err := s.ReadFrame(&f); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadFrame at the end = %v, want context.Canceled", err)
+	}
+	if status(1) != unix.TP_STATUS_KERNEL {
+		t.Errorf("block 1 not released by the call after its last frame")
 	}
 }
