@@ -290,6 +290,17 @@ func TestPagesShowData(t *testing.T) {
 			}
 		}
 	}
+	// A server last seen 3 hours ago is in the 6-hour overview only.
+	e.ingest(batch("old-1", "s1", summary("10.4.4.4:22", window.Start(e.clock.Now()).Add(-3*time.Hour), 1, []float64{10}, nil)))
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{{"/", false}, {"/?range=1h", false}, {"/?range=6h", true}, {"/?range=24h", true}, {"/?range=bogus", false}} {
+		r := e.get(c, tc.path)
+		if got := strings.Contains(r.body, "10.4.4.4:22"); r.status != http.StatusOK || got != tc.want {
+			t.Errorf("%s: %d, shows the 3-hour-old server: %v, want %v", tc.path, r.status, got, tc.want)
+		}
+	}
 	if r := e.get(c, "/servers/not-an-address"); r.status != http.StatusBadRequest {
 		t.Errorf("bad server address: %d, want 400", r.status)
 	}

@@ -37,9 +37,31 @@ func digest(d *window.Dist) stat2 {
 	return stat2{Avg: d.Avg(), P95: d.Quantile(0.95)}
 }
 
+// overviewRanges are the ranges the overview offers; the default is the
+// first. Longer ones would read too many 5-minute rows for one page.
+var overviewRanges = []struct {
+	Name  string
+	Label string
+	D     time.Duration
+}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour}}
+
+type overviewData struct {
+	Servers []overviewRow
+	Range   string
+	Label   string
+	Ranges  []string
+}
+
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	rng := overviewRanges[0]
+	for _, o := range overviewRanges {
+		if o.Name == r.URL.Query().Get("range") {
+			rng = o
+		}
+	}
 	to := s.now()
-	list, err := s.db.Servers(r.Context(), to.Add(-time.Hour), to)
+	from := to.Add(-rng.D)
+	list, err := s.db.Servers(r.Context(), from, to)
 	if err != nil {
 		s.fail(w, "list servers", err)
 		return
@@ -50,11 +72,15 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, overviewRow{
 			Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
 			RTT: digest(&sv.Metrics[window.RTT]), Response: digest(&sv.Metrics[window.ResponseTime]),
-			Spark: sparkline(sv.Spark, to.Add(-time.Hour), to), Counters: sv.Counters,
+			Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
 		})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Addr < rows[j].Addr })
-	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: struct{ Servers []overviewRow }{rows}})
+	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label}
+	for _, o := range overviewRanges {
+		data.Ranges = append(data.Ranges, o.Name)
+	}
+	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: data})
 }
 
 // sparkline turns the RTT averages into SVG polyline points in a 120×24
