@@ -121,5 +121,7 @@ func TestUpdateFuzzSeeds(t *testing.T) {
 	ifaces := []ngIface{{packet.LinkEthernet, 6}, {packet.LinkLinuxSLL2, 9}, {packet.LinkRaw, 0x80 | 20}}
 	write("FuzzPcapng", "synthetic-le", pcapng(binary.LittleEndian, ifaces, mixed(ifaces, 4)))
 	write("FuzzPcapng", "synthetic-be", pcapng(binary.BigEndian, ifaces, mixed(ifaces, 4)))
+	blocks, _ := blocksFile()
+	write("FuzzPcapng", "synthetic-all-blocks", blocks)
 	write("FuzzPcapng", "synthetic-gzip", gz(t, pcapng(binary.LittleEndian, ifaces, mixed(ifaces, 4))))
 }

@@ -108,10 +108,10 @@ func bytesOf(n int, seed byte) []byte {
 	return b
 }
 
-// TestPcapngBlocks reads a file with every kind of block a reader meets:
+// blocksFile is a pcapng file with every kind of block a reader meets:
 // two sections of opposite byte order, interface options, timestamp
 // offsets, simple and obsolete packet blocks, and blocks to skip.
-func TestPcapngBlocks(t *testing.T) {
+func blocksFile() ([]byte, []rec) {
 	const sec = 1795548251 // a second in 2026
 	w := &ngFile{}
 	w.section(binary.LittleEndian).
@@ -122,14 +122,14 @@ func TestPcapngBlocks(t *testing.T) {
 		epb(0, sec*1e6+123456, bytesOf(60, 1), 60, "a comment"). // µs
 		epb(1, sec*1e9+987654321, bytesOf(61, 2), 1500, "").     // ns, cut
 		epb(2, sec<<16|0x8000, bytesOf(62, 3), 62, "").          // half a second
-		spb(bytesOf(200, 4), 200).                               // cut to iface 0's snaplen? none: whole
+		spb(bytesOf(200, 4), 200).                               // no time; iface 0 has no snap length
 		block(5, make([]byte, 12)).                              // interface statistics
 		block(0x40000bad, []byte("custom")).                     // custom block
-		obsoletePB(1, sec*1e9+5, bytesOf(63, 5), 63).            // obsolete packet block
+		obsoletePB(1, sec*1e9+5, bytesOf(63, 5), 63).            // obsolete packet block, ns
 		section(binary.BigEndian).                               // new section: interfaces reset
 		iface(packet.LinkNull, 0, 3, 0).                         // iface 0 again: ms
-		epb(0, sec*1e3+7, bytesOf(64, 6), 64, "").               //
-		block(0x0000000a, []byte{0, 0, 0, 0, 0, 0, 0, 0})        // decryption secrets
+		epb(0, sec*1e3+7, bytesOf(64, 6), 64, "").
+		block(0x0000000a, []byte{0, 0, 0, 0, 0, 0, 0, 0}) // decryption secrets
 	want := []rec{
 		{iface: 0, link: packet.LinkEthernet, ts: sec*1e9 + 123456000, data: bytesOf(60, 1), wire: 60},
 		{iface: 1, link: packet.LinkLinuxSLL2, ts: sec*1e9 + 987654321, data: bytesOf(61, 2), wire: 1500},
@@ -138,7 +138,12 @@ func TestPcapngBlocks(t *testing.T) {
 		{iface: 1, link: packet.LinkLinuxSLL2, ts: sec*1e9 + 5, data: bytesOf(63, 5), wire: 63},
 		{iface: 0, link: packet.LinkNull, ts: sec*1e9 + 7e6, data: bytesOf(64, 6), wire: 64},
 	}
-	src, err := OpenFile(writeFile(t, "blocks", w.b))
+	return w.b, want
+}
+
+func TestPcapngBlocks(t *testing.T) {
+	file, want := blocksFile()
+	src, err := OpenFile(writeFile(t, "blocks", file))
 	if err != nil {
 		t.Fatal(err)
 	}
