@@ -27,11 +27,13 @@ const readBufferSize = 1 << 20
 const (
 	magicPcapMicro = 0xa1b2c3d4
 	magicPcapNano  = 0xa1b23c4d
+	magicPcapKuz   = 0xa1b2cd34 // Alexey Kuznetzov's modified pcap, µs
 	magicPcapng    = 0x0a0d0d0a
 )
 
 // OpenFile opens a capture file for reading: pcap (microsecond or
-// nanosecond timestamps, either byte order), pcapng (any number of
+// nanosecond timestamps, either byte order, also the old modified format
+// of some Linux distributions), pcapng (any number of
 // interfaces, each with its own link type and timestamp resolution), or
 // either of them gzip-compressed. The format is told by the magic bytes,
 // never by the name. path "-" reads standard input.
@@ -96,12 +98,16 @@ func (s *fileSource) open(br *bufio.Reader) error {
 	le := binary.LittleEndian.Uint32(magic)
 	be := binary.BigEndian.Uint32(magic)
 	switch {
-	case le == magicPcapMicro || le == magicPcapNano || be == magicPcapMicro || be == magicPcapNano:
+	case isPcapMagic(le) || isPcapMagic(be):
 		return s.openPcap(br)
 	case le == magicPcapng:
 		return s.openPcapng(br)
 	}
 	return fmt.Errorf("not a pcap or pcapng file (magic 0x%08x)", be)
+}
+
+func isPcapMagic(m uint32) bool {
+	return m == magicPcapMicro || m == magicPcapNano || m == magicPcapKuz
 }
 
 func peekMagic(br *bufio.Reader) ([]byte, error) {

@@ -18,7 +18,8 @@ type pcapReader struct {
 	nanos     bool
 	link      uint16
 	snaplen   int
-	hdr       [16]byte
+	hdrLen    int // 16, or 24 in the modified format
+	hdr       [24]byte
 	buf       []byte
 }
 
@@ -27,14 +28,15 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return nil, fmt.Errorf("pcap header: %w", eof(err))
 	}
-	r := &pcapReader{br: br}
-	switch binary.LittleEndian.Uint32(h[0:4]) {
-	case magicPcapMicro:
-	case magicPcapNano:
-		r.nanos = true
-	default:
+	r := &pcapReader{br: br, hdrLen: 16}
+	magic := binary.LittleEndian.Uint32(h[0:4])
+	if !isPcapMagic(magic) {
 		r.bigEndian = true
-		r.nanos = binary.BigEndian.Uint32(h[0:4]) == magicPcapNano
+		magic = binary.BigEndian.Uint32(h[0:4])
+	}
+	r.nanos = magic == magicPcapNano
+	if magic == magicPcapKuz {
+		r.hdrLen = 24 // ifindex, protocol, packet type, padding follow
 	}
 	if major := r.u16(h[4:6]); major != 2 {
 		return nil, fmt.Errorf("pcap version %d.%d not supported", major, r.u16(h[6:8]))
@@ -61,7 +63,7 @@ func (r *pcapReader) u32(b []byte) uint32 {
 
 // read fills f with the next record; f.Data is r's buffer.
 func (r *pcapReader) read(f *Frame) error {
-	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+	if _, err := io.ReadFull(r.br, r.hdr[:r.hdrLen]); err != nil {
 		return err // io.EOF exactly at a record boundary
 	}
 	sec := int64(r.u32(r.hdr[0:4]))

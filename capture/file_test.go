@@ -86,6 +86,29 @@ func bigEndianPcap(nanos bool, link uint16, recs []rec) []byte {
 	return b
 }
 
+// kuznetzovPcap writes the modified pcap format of old Red Hat/SuSE
+// tcpdump: magic 0xa1b2cd34, µs, records with 8 more header bytes
+// (ifindex, protocol, packet type, padding).
+func kuznetzovPcap(link uint16, recs []rec) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, 0xa1b2cd34)
+	b = le.AppendUint16(b, 2)
+	b = le.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = le.AppendUint32(b, 65535)
+	b = le.AppendUint32(b, uint32(link))
+	for _, r := range recs {
+		b = le.AppendUint32(b, uint32(r.ts/1e9))
+		b = le.AppendUint32(b, uint32(r.ts%1e9/1000))
+		b = le.AppendUint32(b, uint32(len(r.data)))
+		b = le.AppendUint32(b, uint32(r.wire))
+		b = le.AppendUint32(b, 2)          // ifindex
+		b = append(b, 0x08, 0x00, 0, 0xff) // protocol, packet type, padding
+		b = append(b, r.data...)
+	}
+	return b
+}
+
 // ngIface describes one pcapng interface: link type and if_tsresol byte.
 type ngIface struct {
 	link  uint16
@@ -230,6 +253,7 @@ func TestOpenFileFormats(t *testing.T) {
 		{"pcap ns little-endian", writePcap(t, true, packet.LinkLinuxSLL2, nano), nano},
 		{"pcap µs big-endian", bigEndianPcap(false, packet.LinkEthernet, micro), micro},
 		{"pcap ns big-endian", bigEndianPcap(true, packet.LinkLinuxSLL2, nano), nano},
+		{"pcap modified (Kuznetzov)", kuznetzovPcap(packet.LinkEthernet, micro), micro},
 		{"pcap empty", writePcap(t, false, packet.LinkEthernet, nil), nil},
 		{"pcapng four interfaces little-endian", pcapng(binary.LittleEndian, ifaces, ng), ng},
 		{"pcapng four interfaces big-endian", pcapng(binary.BigEndian, ifaces, ng), ng},
