@@ -18,7 +18,10 @@ import (
 	"github.com/pastmon/pastmon/capture/packet"
 )
 
-var tsharkAll = flag.Bool("tshark-all", false, "compare every corpus file with tshark")
+var (
+	tsharkAll = flag.Bool("tshark-all", false, "compare every corpus file with tshark")
+	update    = flag.Bool("update", false, "rewrite testdata/corpus-decode.golden")
+)
 
 // corpusDir is the shared test corpus, next to the repository.
 func corpusDir(t testing.TB, sub string) string {
@@ -60,41 +63,38 @@ func errorKind(err error, path string) string {
 }
 
 // TestCorpusDecode runs every corpus capture through OpenFile and Decode:
-// nothing may panic, and every failure must be an error naming the file.
+// nothing may panic, and every failure must be an error naming the file
+// and the packet. The per-file outcome is compared with
+// testdata/corpus-decode.golden (-update rewrites it), so that a change in
+// what the reader or the decoder makes of the corpus shows in review.
 func TestCorpusDecode(t *testing.T) {
-	var counts decode.Counts
+	var total decode.Counts
 	var frames, ok int
 	kinds := map[string]int{}
+	var golden strings.Builder
 	for _, path := range corpusFiles(t) {
-		var p packet.Packet
-		src, err := OpenFile(path)
-		if err != nil {
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("open error %q does not name the file", err)
-			}
-			kinds[errorKind(err, path)]++
-			continue
+		n, counts, err := decodeFile(path)
+		total.Merge(&counts)
+		frames += n
+		line := fmt.Sprintf("%s: frames %d, tcp %d", filepath.Base(path), n, counts[decode.OK])
+		if s := counts.String(); s != "" {
+			line += ", skipped: " + s
 		}
-		for {
-			var f Frame
-			if err = src.ReadFrame(&f); err != nil {
-				break
-			}
-			frames++
-			p.TS, p.Iface = f.TS, f.Iface
-			counts.Add(decode.Decode(f.Link, f.Data, &p))
-		}
-		src.Close()
-		if err == io.EOF {
+		switch {
+		case err == nil:
 			ok++
-			continue
+		case !strings.Contains(err.Error(), path):
+			t.Errorf("error %q does not name the file", err)
+		case strings.HasPrefix(err.Error(), "read ") && !strings.Contains(err.Error(), ": packet "):
+			t.Errorf("read error %q does not name the packet", err)
 		}
-		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), ": packet ") {
-			t.Errorf("read error %q does not name the file and packet", err)
+		if err != nil {
+			kinds[errorKind(err, path)]++
+			line += "; " + errorKind(err, path)
 		}
-		kinds[errorKind(err, path)]++
+		golden.WriteString(line + "\n")
 	}
-	t.Logf("%d files read to the end, %d frames, %d TCP segments; skipped: %s", ok, frames, counts[decode.OK], counts.String())
+	t.Logf("%d files read to the end, %d frames, %d TCP segments; skipped: %s", ok, frames, total[decode.OK], total.String())
 	var keys []string
 	for k := range kinds {
 		keys = append(keys, k)
@@ -103,8 +103,61 @@ func TestCorpusDecode(t *testing.T) {
 	for _, k := range keys {
 		t.Logf("%4d × %s", kinds[k], k)
 	}
-	if counts[decode.OK] == 0 || ok == 0 {
+	if total[decode.OK] == 0 || ok == 0 {
 		t.Fatal("the corpus yielded no TCP segments")
+	}
+	compareGolden(t, filepath.Join("testdata", "corpus-decode.golden"), golden.String())
+}
+
+// decodeFile reads and decodes a whole capture; err is nil at a clean end.
+func decodeFile(path string) (int, decode.Counts, error) {
+	var counts decode.Counts
+	src, err := OpenFile(path)
+	if err != nil {
+		return 0, counts, err
+	}
+	defer src.Close()
+	var p packet.Packet
+	for n := 0; ; n++ {
+		var f Frame
+		if err := src.ReadFrame(&f); err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return n, counts, err
+		}
+		p.TS, p.Iface = f.TS, f.Iface
+		counts.Add(decode.Decode(f.Link, f.Data, &p))
+	}
+}
+
+func compareGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got == string(want) {
+		return
+	}
+	gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(gl), len(wl)) {
+		g, w := "", ""
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if g != w {
+			t.Fatalf("%s line %d:\n got  %s\n want %s\n(-update rewrites the file)", path, i+1, g, w)
+		}
 	}
 }
 
