@@ -51,6 +51,8 @@ const (
 // p.TS and p.Iface; Decode keeps those two and resets every other field, so
 // p can be reused for every packet. Only when it returns OK is p a complete
 // TCP segment; with Fragment the addresses, V6 and Fragment are set.
+// Fragment is only returned for fragments of TCP segments: fragments of
+// other protocols are NotTCP. Raw IP is accepted under DLT 12 and 14 too.
 //
 // Malformed TCP options are tolerated: option parsing stops at the first
 // option whose length is impossible, the options before it are kept and the
