@@ -55,7 +55,7 @@ func realCapture(t *testing.T) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +74,7 @@ type testWeb struct {
 	stderr *syncBuffer
 }
 
-func startWeb(t *testing.T, addr, db string) *testWeb {
+func startWeb(t testing.TB, addr, db string) *testWeb {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &testWeb{url: "http://" + addr, db: db, cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{}}
@@ -102,7 +102,7 @@ func startWeb(t *testing.T, addr, db string) *testWeb {
 	return nil
 }
 
-func (w *testWeb) stop(t *testing.T) {
+func (w *testWeb) stop(t testing.TB) {
 	t.Helper()
 	if w.cancel == nil {
 		return
