@@ -10,7 +10,7 @@
 # passed to the capture, its drops and the capturer's CPU time per million
 # packets. Both get the same 64 MiB of kernel buffer and snap length 256.
 #
-# Usage: sudo bench/live.sh            (PACKETS=1200000 ROUNDS=1 by default)
+# Usage: sudo bench/live.sh        (env: PACKETS=1200000 ROUNDS=1 PIN=1)
 set -euo pipefail
 PACKETS=${PACKETS:-1200000}
 ROUNDS=${ROUNDS:-1}
@@ -44,6 +44,15 @@ ip -n "$ns" link set cap0 up
 
 tck=$(getconf CLK_TCK)
 
+# With taskset (and 2+ CPUs), tcpreplay runs on CPU 0 and the capturer on
+# CPU 1, so that the two do not take turns on one CPU and the receive work
+# the kernel does in tcpreplay's context is not charged to the capturer.
+# PIN=0 leaves placement to the scheduler.
+pin_replay=() pin_capture=()
+if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	pin_replay=(taskset -c 0) pin_capture=(taskset -c 1)
+fi
+
 # cpu PID: user+system CPU seconds the process has used so far.
 cpu() { awk -v tck="$tck" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
 
@@ -60,13 +69,13 @@ wait_for() {
 
 # replay OUT: replays the pcap into rep0; prints the achieved packets/s.
 replay() {
-	ip netns exec "$ns" tcpreplay --topspeed --preload-pcap -i rep0 "$work/traffic.pcap" >"$1" 2>&1
+	ip netns exec "$ns" "${pin_replay[@]}" tcpreplay --topspeed --preload-pcap -i rep0 "$work/traffic.pcap" >"$1" 2>&1
 	grep -o '[0-9.]* pps' "$1" | head -1 | cut -d' ' -f1
 }
 
 # Each run_* sets: pps, seen (packets the kernel passed), drops, cpus.
 run_tcpdump() {
-	ip netns exec "$ns" tcpdump -i cap0 -s 256 -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
+	ip netns exec "$ns" "${pin_capture[@]}" tcpdump -i cap0 -s 256 -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
 	local pid=$!
 	wait_for "$work/tcpdump.err" "listening on"
 	pps=$(replay "$work/replay.tcpdump")
@@ -80,7 +89,7 @@ run_tcpdump() {
 
 # run_pastmon [-count]: -count only reads the ring, without analysis.
 run_pastmon() {
-	ip netns exec "$ns" "$work/livecap" -i cap0 -s 256 -blocks 64 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
+	ip netns exec "$ns" "${pin_capture[@]}" "$work/livecap" -i cap0 -s 256 -blocks 64 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
 	local pid=$!
 	wait_for "$work/livecap.out" "ready"
 	pps=$(replay "$work/replay.pastmon")
@@ -95,7 +104,7 @@ run_pastmon() {
 
 per_m() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c / (n / 1e6); else print "n/a" }'; }
 
-echo "live-capture benchmark: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen 256, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "live-capture benchmark${pin_replay:+ (tcpreplay on CPU 0, capture on CPU 1)}: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen 256, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 row() { printf '%-28s %14s %14s %14s\n' "$@"; }
 for round in $(seq "$ROUNDS"); do
 	run_tcpdump
