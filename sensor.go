@@ -181,6 +181,9 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	wg.Go(func() { ship.Run(deliverCtx) })
 	wg.Go(func() { writer.Run(deliverCtx) })
 	if len(cfg.Etcd.Endpoints) > 0 {
+		if cfg.Web != "" {
+			slog.Info("finding the web node in etcd: --web is only used without --etcd-endpoints", "web", cfg.Web)
+		}
 		wg.Go(func() { watchWebNode(deliverCtx, cfg.Etcd, ship) })
 	} else {
 		ship.SetURL(cfg.Web)
