@@ -328,14 +328,30 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 	return rows.Err()
 }
 
+// sorted converts the points to window.Dists (the costly part of a long
+// series, spread over the CPUs) and sorts them by time.
 func (sq *seriesQuery) sorted() ([]SeriesPoint, error) {
 	out := make([]SeriesPoint, 0, len(sq.points))
+	accs := make([]*distAcc, 0, len(sq.points))
 	for t, p := range sq.points {
-		d, err := p.dist.dist()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, SeriesPoint{T: time.Unix(t, 0).UTC(), Counters: p.Counters, Dist: d})
+		out = append(out, SeriesPoint{T: time.Unix(t, 0).UTC(), Counters: p.Counters})
+		accs = append(accs, &p.dist)
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(out)/64))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(out); i += workers {
+				if out[i].Dist, errs[w] = accs[i].dist(); errs[w] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b SeriesPoint) int { return a.T.Compare(b.T) })
 	return out, nil
