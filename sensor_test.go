@@ -23,6 +23,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/discovery/etcdtest"
 	"github.com/pastmon/pastmon/store"
 )
 
@@ -74,12 +75,13 @@ type testWeb struct {
 	stderr *syncBuffer
 }
 
-func startWeb(t testing.TB, addr, db string) *testWeb {
+func startWeb(t testing.TB, addr, db string, extra ...string) *testWeb {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &testWeb{url: "http://" + addr, db: db, cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{}}
 	args := []string{"web", "--listen", addr, "--db", db, "--token", testToken, "--admin-password", "test-admin-pw",
 		"--no-sensor", "--retention", "876000h"}
+	args = append(args, extra...)
 	go func() { w.done <- run(ctx, args, &syncBuffer{}, w.stderr) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -486,4 +488,46 @@ func TestBackoff(t *testing.T) {
 		}
 		ceiling = min(2*ceiling, backoffMax)
 	}
+}
+
+// TestSensorReadViaEtcd: the sensor waits while the key is absent, follows
+// it when it changes (from a dead URL to the web node that registers
+// itself), and delivers everything.
+func TestSensorReadViaEtcd(t *testing.T) {
+	file := realCapture(t)
+	want := analyzeTotals(t, file)
+	etcd := etcdtest.Start(t)
+	endpoints := strings.Join(etcd.Endpoints, ",")
+	const key = "/sensor-test/web"
+	dir := t.TempDir()
+	type result struct {
+		code   int
+		stderr string
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, stderr := runSensorCmd(t, "--read", file, "--etcd-endpoints", endpoints, "--etcd-key", key,
+			"--token", testToken, "--spool", filepath.Join(dir, "spool.db"), "--shutdown-wait", "60s")
+		res <- result{code, stderr}
+	}()
+	running := func(stage string) {
+		time.Sleep(1500 * time.Millisecond)
+		select {
+		case r := <-res:
+			t.Fatalf("sensor exited (%d) %s: %s", r.code, stage, r.stderr)
+		default:
+		}
+	}
+	running("while the key was absent")
+	etcd.Put(key, fmt.Sprintf(`{"url":"http://%s","version":"test"}`, freeAddr(t)))
+	running("while the key named a dead web node")
+	addr := freeAddr(t)
+	web := startWeb(t, addr, filepath.Join(dir, "web.db"),
+		"--etcd-endpoints", endpoints, "--etcd-key", key, "--advertise-url", "http://"+addr)
+	r := <-res
+	if r.code != 0 {
+		t.Fatalf("sensor exited %d: %s", r.code, r.stderr)
+	}
+	web.stop(t) // the only web node: what it stored came through the key
+	checkStored(t, web.db, want)
 }
