@@ -224,6 +224,26 @@ func buildPastmon(t *testing.T) string {
 	return binPath
 }
 
+// clusterTopology builds one switch (a bridge in its own namespace) for
+// every host. node2 routes to a container-like namespace behind a bridge
+// of its own, so its sensor sees every segment on its uplink, on the
+// bridge and on the bridge's veth port.
+func (n *network) clusterTopology(t *testing.T) {
+	t.Helper()
+	for _, ns := range []string{"sw", "etcd", "weba", "webb", "node1", "node2", "ctr", "client1", "client2"} {
+		n.add(t, ns)
+	}
+	n.bridge(t, "sw", "br0", "")
+	for ns, addr := range map[string]string{"etcd": etcdIP, "weba": webAIP, "webb": webBIP, "node1": node1IP, "node2": node2IP, "client1": client1IP, "client2": client2IP} {
+		n.plug(t, "sw", "br0", "p-"+ns, ns, addr+"/24")
+	}
+	n.bridge(t, "node2", "br1", ctrGW+"/24")
+	n.plug(t, "node2", "br1", "p-ctr", "ctr", ctrIP+"/24")
+	n.sh(t, "node2", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	ip(t, "-n", n.ns("ctr"), "route", "add", "default", "via", ctrGW)
+	ip(t, "-n", n.ns("client2"), "route", "add", "10.213.1.0/24", "via", node2IP)
+}
+
 // TestCluster runs etcd, a web node that dies and comes back elsewhere, and
 // two sensors as separate processes in network namespaces, and checks that
 // every transaction the clients made is stored once.
@@ -242,22 +262,7 @@ func TestCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	n := newNetwork(t)
-	// One switch (a bridge in its own namespace) for every host. node2
-	// routes to a container-like namespace behind a bridge of its own, so
-	// its sensor sees every segment on its uplink, on the bridge and on the
-	// bridge's veth port.
-	for _, ns := range []string{"sw", "etcd", "weba", "webb", "node1", "node2", "ctr", "client1", "client2"} {
-		n.add(t, ns)
-	}
-	n.bridge(t, "sw", "br0", "")
-	for ns, addr := range map[string]string{"etcd": etcdIP, "weba": webAIP, "webb": webBIP, "node1": node1IP, "node2": node2IP, "client1": client1IP, "client2": client2IP} {
-		n.plug(t, "sw", "br0", "p-"+ns, ns, addr+"/24")
-	}
-	n.bridge(t, "node2", "br1", ctrGW+"/24")
-	n.plug(t, "node2", "br1", "p-ctr", "ctr", ctrIP+"/24")
-	n.sh(t, "node2", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	ip(t, "-n", n.ns("ctr"), "route", "add", "default", "via", ctrGW)
-	ip(t, "-n", n.ns("client2"), "route", "add", "10.213.1.0/24", "via", node2IP)
+	n.clusterTopology(t)
 
 	server1 := netip.MustParseAddrPort(node1IP + ":80")
 	server2 := netip.MustParseAddrPort(ctrIP + ":80")
