@@ -44,7 +44,7 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(
 		}
 		if err := dcfg.Validate(); err != nil {
 			stop()
-			return nil, fmt.Errorf("web: %w", err)
+			return nil, err
 		}
 		url := cfg.AdvertiseURL
 		if url == "" {
@@ -68,7 +68,7 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(
 func advertiseURL(listen string, tls bool) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", fmt.Errorf("web: --listen %q: %w", listen, err)
+		return "", fmt.Errorf("--listen %q: %w", listen, err)
 	}
 	scheme := "http"
 	if tls {
@@ -82,7 +82,7 @@ func advertiseURL(listen string, tls bool) (string, error) {
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return "", fmt.Errorf("web: find an address to advertise (set --advertise-url): %w", err)
+		return "", fmt.Errorf("find an address to advertise (set --advertise-url): %w", err)
 	}
 	var v6 string
 	for _, a := range addrs {
@@ -100,7 +100,7 @@ func advertiseURL(listen string, tls bool) (string, error) {
 	if v6 != "" {
 		return scheme + "://" + net.JoinHostPort(v6, port), nil
 	}
-	return "", errors.New("web: no non-loopback address to advertise in etcd: set --advertise-url")
+	return "", errors.New("no non-loopback address to advertise in etcd: set --advertise-url")
 }
 
 // localSensor is the web node's own sensor: live capture straight into the
