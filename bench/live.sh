@@ -53,8 +53,19 @@ if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]
 	pin_replay=(taskset -c 0) pin_capture=(taskset -c 1)
 fi
 
-# cpu PID: user+system CPU seconds the process has used so far.
-cpu() { awk -v tck="$tck" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
+# cpu PID: CPU seconds the process has used so far, all threads: from the
+# scheduler's nanosecond count, else from user+system clock ticks.
+cpu() {
+	local sum=0 ns
+	if [ -r "/proc/$1/schedstat" ]; then
+		for f in /proc/"$1"/task/*/schedstat; do
+			read -r ns _ <"$f" && sum=$((sum + ns))
+		done
+		awk -v ns="$sum" 'BEGIN { printf "%.3f", ns / 1e9 }'
+	else
+		awk -v tck="$tck" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"
+	fi
+}
 
 # wait_for FILE TEXT: until TEXT appears in FILE (the capturer is ready).
 wait_for() {
