@@ -49,18 +49,15 @@ func program(user []bpf.Instruction, ifindexes []int32) []bpf.Instruction {
 	p.jump(unix.PACKET_OUTGOING, next, skip(2))
 	p.add(bpf.LoadExtension{Num: bpf.ExtLinkLayerType})
 	p.jump(unix.ARPHRD_LOOPBACK, reject, next)
-	checkIface := len(ifindexes) > 1
-	isIP := accept
-	if checkIface {
-		isIP = skip(1)
+	onIP := accept
+	if len(ifindexes) > 1 {
+		onIP = ifaceCheck
 	}
 	p.add(bpf.LoadExtension{Num: bpf.ExtProto})
-	p.jump(unix.ETH_P_IP, isIP, next)
-	if checkIface {
-		isIP = next
-	}
-	p.jump(unix.ETH_P_IPV6, isIP, reject)
-	if checkIface {
+	p.jump(unix.ETH_P_IP, onIP, next)
+	p.jump(unix.ETH_P_IPV6, onIP, reject)
+	if len(ifindexes) > 1 {
+		p.ifaceAt = len(p.insns)
 		p.add(bpf.LoadExtension{Num: bpf.ExtInterfaceIndex})
 		for i, idx := range ifindexes {
 			miss := next
@@ -74,11 +71,13 @@ func program(user []bpf.Instruction, ifindexes []int32) []bpf.Instruction {
 }
 
 // Jump targets inside the prefix: the next instruction, skip(n) further,
-// the rejecting return at the prefix's end, or the user's program after it.
+// the interface check, the rejecting return at the prefix's end, or the
+// user's program after it.
 const (
-	next   = 0
-	reject = -1
-	accept = -2
+	next       = 0
+	reject     = -1
+	accept     = -2
+	ifaceCheck = -3
 )
 
 func skip(n int) int { return n }
@@ -90,8 +89,9 @@ type prefixJump struct {
 }
 
 type prefix struct {
-	insns []bpf.Instruction
-	jumps []prefixJump
+	insns   []bpf.Instruction
+	jumps   []prefixJump
+	ifaceAt int // index of the interface check
 }
 
 func (p *prefix) add(in bpf.Instruction) { p.insns = append(p.insns, in) }
@@ -110,6 +110,8 @@ func (p *prefix) resolve() []bpf.Instruction {
 			return uint8(rej - at - 1)
 		case accept:
 			return uint8(rej - at)
+		case ifaceCheck:
+			return uint8(p.ifaceAt - at - 1)
 		}
 		return uint8(target)
 	}
