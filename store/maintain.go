@@ -10,7 +10,7 @@ import (
 const (
 	// rollupServers is how many servers one rollup transaction handles,
 	// so that ingest never waits long for the writer.
-	rollupChunk = 100
+	rollupChunk = 50
 	// deleteChunk is how many rows one retention transaction deletes.
 	deleteChunk = 5000
 	// batchIDRetention is how long batch ids are kept to recognize a
