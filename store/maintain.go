@@ -68,6 +68,9 @@ func (db *DB) Maintain(ctx context.Context, now time.Time, retention, hourlyRete
 		if err := db.deleteOld(ctx, "windows", "rowid", "start", cutoff); err != nil {
 			return err
 		}
+		if _, err := db.w.ExecContext(ctx, "UPDATE rollup SET pruned = max(pruned, ?) WHERE id = 1", cutoff); err != nil {
+			return fmt.Errorf("maintain: %w", err)
+		}
 	}
 	if hourlyRetention > 0 {
 		if err := db.deleteOld(ctx, "hours", "rowid", "start", now.Add(-hourlyRetention).Unix()); err != nil {

@@ -151,7 +151,20 @@ func TestOpenForeignDatabase(t *testing.T) {
 
 func TestMigrations(t *testing.T) {
 	path, _ := cleanDB(t)
+	// Take the database back to schema version 1: Open upgrades it.
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec("ALTER TABLE rollup DROP COLUMN pruned; DELETE FROM schema_migrations WHERE version > 1"); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
 	db := openTestAt(t, path)
+	var pruned int64
+	if err := db.r.QueryRow("SELECT pruned FROM rollup").Scan(&pruned); err != nil {
+		t.Errorf("migration 2 not applied: %v", err)
+	}
 	var v, n int
 	if err := db.r.QueryRow("SELECT max(version), count(*) FROM schema_migrations").Scan(&v, &n); err != nil {
 		t.Fatal(err)
@@ -173,7 +186,7 @@ func TestMigrations(t *testing.T) {
 	}
 	db.Close()
 	before := fileBytes(t, path)
-	_, err := Open(context.Background(), path)
+	_, err = Open(context.Background(), path)
 	if err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}

@@ -201,7 +201,8 @@ const seriesMaxFine = 48 * time.Hour
 
 // Series returns 5-minute points of one server's metric, or hourly points
 // (whole hours, from the hour containing From) when the range is longer
-// than 2 days; Step says which. Points are merged across sensors unless
+// than 2 days or starts before the 5-minute rows that retention kept;
+// Step says which. Points are merged across sensors unless
 // q.Sensor names one. An unknown server or sensor gives no points.
 func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	out := Series{Step: window.Width}
@@ -225,6 +226,16 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 		return out, err
 	}
 	from, to := q.From.Unix(), q.To.Unix()
+	if out.Step == window.Width {
+		// Where retention has deleted the 5-minute rows, only hours remain.
+		var pruned int64
+		if err := tx.QueryRowContext(ctx, "SELECT pruned FROM rollup WHERE id = 1").Scan(&pruned); err != nil {
+			return out, fmt.Errorf("series: %w", err)
+		}
+		if from < pruned {
+			out.Step = time.Hour
+		}
+	}
 	if out.Step == window.Width {
 		err = sq.read(ctx, "windows", from, to, 300)
 	} else {

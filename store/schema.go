@@ -57,6 +57,9 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user ON sessions(user);
 CREATE INDEX sessions_expires ON sessions(expires);
 `,
+	// 2: how far retention has deleted 5-minute rows, so that series over
+	// that time come from the hourly rows.
+	`ALTER TABLE rollup ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // windowTable is the schema of a table of summaries of width seconds:

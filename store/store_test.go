@@ -146,9 +146,14 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, srv := range servers {
-		q := long
-		q.Server, q.Metric = srv, window.ConnectTime
-		checkSeries(t, "after retention "+srv.String(), series(t, db, q), steps(f.merged, "", srv, hours, time.Hour), window.ConnectTime)
+		for _, q := range []SeriesQuery{long, fine} {
+			q.Server, q.Metric = srv, window.ConnectTime
+			s := series(t, db, q)
+			if s.Step != time.Hour {
+				t.Errorf("step %s once 5-minute rows are gone, want 1h", s.Step)
+			}
+			checkSeries(t, "after retention "+srv.String(), s, steps(f.merged, "", srv, hours, time.Hour), window.ConnectTime)
+		}
 	}
 }
 
