@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/mapping"
-	ddstore "github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -19,16 +16,6 @@ import (
 // merge many stored distributions without building a window.Dist for
 // each: the sketches are decoded straight into one accumulator.
 const distHeader = 24
-
-// sketchMapping must be the mapping of window's sketches: the encoding
-// omits it.
-var sketchMapping = func() mapping.IndexMapping {
-	m, err := mapping.NewLogarithmicMapping(window.RelativeAccuracy)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
 
 // encodeDist encodes d, nil when empty.
 func encodeDist(d *window.Dist) []byte {
@@ -83,17 +70,11 @@ func checkFigures(count uint64, sum, lo, hi float64) error {
 	return nil
 }
 
-// accStore holds the bins of an accumulator: dense for speed, and bounded
-// so that a damaged blob cannot make it allocate without limit. 4096 bins
-// at 1% cover 1 ns to far beyond window.MaxMicros, so real data never
-// collapses.
-func accStore() ddstore.Store { return ddstore.NewCollapsingLowestDenseStore(4096) }
-
 // distAcc merges stored distributions.
 type distAcc struct {
 	count         uint64
 	sum, min, max float64
-	sk            *ddsketch.DDSketch
+	bins          bins
 }
 
 // add merges one stored distribution (empty or nil adds nothing).
@@ -105,11 +86,8 @@ func (a *distAcc) add(b []byte) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	if a.sk == nil {
-		a.sk = ddsketch.NewDDSketchFromStoreProvider(sketchMapping, accStore)
-	}
-	if err := mergeSketch(a.sk, sketch); err != nil {
-		return err
+	if err := a.bins.decode(sketch); err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
 	}
 	if a.count == 0 || lo < a.min {
 		a.min = lo
@@ -149,19 +127,19 @@ func (a *distAcc) blob() []byte {
 	for _, v := range [...]float64{a.sum, a.min, a.max} {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
-	a.sk.Encode(&b, true)
+	a.bins.encode(&b)
 	return b
 }
 
 // dist returns the merged distribution as a window.Dist. The sketch
-// goes through the accumulator's bounded store first, which also protects
+// goes through the accumulator's bounded bins first, which also protects
 // window.Dist.SetSketch from damaged bin ranges.
 func (a *distAcc) dist() (window.Dist, error) {
 	if a.count == 0 {
 		return window.Dist{}, nil
 	}
-	var sk []byte
-	a.sk.Encode(&sk, true)
+	sk := make([]byte, 0, 16+2*len(a.bins.counts))
+	a.bins.encode(&sk)
 	d := window.Dist{Count: a.count, Sum: a.sum, Min: a.min, Max: a.max}
 	if err := d.SetSketch(sk); err != nil {
 		return window.Dist{}, err
@@ -176,18 +154,4 @@ func decodeDist(b []byte) (window.Dist, error) {
 		return window.Dist{}, err
 	}
 	return a.dist()
-}
-
-// mergeSketch decodes an encoded sketch into sk. sketches-go can panic on
-// damaged input (index overflow), which must become an error here.
-func mergeSketch(sk *ddsketch.DDSketch, b []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decode sketch: damaged (%v)", r)
-		}
-	}()
-	if err := sk.DecodeAndMergeWith(b); err != nil {
-		return fmt.Errorf("decode sketch: %w", err)
-	}
-	return nil
 }
