@@ -40,6 +40,9 @@ func (h *bins) add(index int64, c float64) error {
 		return nil
 	}
 	if len(h.counts) == 0 {
+		if cap(h.counts) == 0 {
+			h.counts = make([]float64, 0, 128)
+		}
 		h.lo, h.counts = index, append(h.counts[:0], c)
 		return nil
 	}
@@ -53,7 +56,15 @@ func (h *bins) add(index int64, c float64) error {
 		copy(grown[h.lo-index:], h.counts)
 		h.lo, h.counts = index, grown
 	case index > hi:
-		h.counts = append(h.counts, make([]float64, index-hi)...)
+		n := int(index-h.lo) + 1
+		if n > cap(h.counts) {
+			grown := make([]float64, len(h.counts), max(n, 2*cap(h.counts)))
+			copy(grown, h.counts)
+			h.counts = grown
+		}
+		old := len(h.counts)
+		h.counts = h.counts[:n]
+		clear(h.counts[old:])
 	}
 	h.counts[index-h.lo] += c
 	return nil
