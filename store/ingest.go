@@ -158,7 +158,6 @@ func (db *DB) Ingest(ctx context.Context, b *window.Batch, now time.Time) (dupli
 		for k, v := range in.servers {
 			db.servers[k] = v
 		}
-		db.sensors[b.Sensor.Name] = in.sensor
 		db.mu.Unlock()
 	}
 	return in.duplicate, nil

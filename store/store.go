@@ -65,7 +65,6 @@ type DB struct {
 
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only
-	sensors map[string]int64 // sensor name → id, filled after commits only
 
 	// afterWindow, when set (tests only), runs inside Ingest's transaction
 	// after each window is written.
@@ -96,7 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{path: abs, lock: lock, servers: map[string]int64{}, sensors: map[string]int64{}}
+	db := &DB{path: abs, lock: lock, servers: map[string]int64{}}
 	if err := db.open(ctx); err != nil {
 		db.Close()
 		return nil, err
