@@ -273,6 +273,36 @@ func TestLoopbackSeenOnce(t *testing.T) {
 	}
 }
 
+// TestStopKeepsLastPackets stops the capture right after traffic, long
+// before the kernel's block timer would hand over the part-filled block:
+// ReadFrame must still deliver those packets before it ends.
+func TestStopKeepsLastPackets(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	const conns, port = 3, 9091
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := openIn(t, ctx, ns, Config{BlockTimeout: 2 * time.Second})
+	c := collect(src, cancel)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	l := listenIn(t, ns, addr)
+	serve(t, l)
+	fetch(t, ns, addr, conns)
+	l.Close()
+	cancel()
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFrame did not return after the context was cancelled")
+	}
+	if !errors.Is(c.err, context.Canceled) {
+		t.Fatalf("ReadFrame ended with %v, want context.Canceled", c.err)
+	}
+	if got := synCounts(c.frames, port)[ifindex(t, ns, "lo")]; got != conns {
+		t.Errorf("%d SYNs read before the stop, want %d", got, conns)
+	}
+}
+
 func TestAnySeesInterfacesCreatedLater(t *testing.T) {
 	requireNetns(t)
 	nsA, nsB := newNetns(t), newNetns(t)

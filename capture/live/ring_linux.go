@@ -80,6 +80,14 @@ func (r *ring) status() *uint32 {
 	return (*uint32)(unsafe.Pointer(&r.mem[r.block*r.blockSize+blockStatusOff]))
 }
 
+// numPkts is the packet count in the current block's header, which the
+// kernel keeps up to date while it fills the block. A block the kernel has
+// not reopened since we released it still shows its old count, which only
+// costs one needless wait at stop.
+func (r *ring) numPkts() *uint32 {
+	return (*uint32)(unsafe.Pointer(&r.mem[r.block*r.blockSize+blockNumOff]))
+}
+
 // acquire takes the current block if the kernel has handed it over.
 func (r *ring) acquire() bool {
 	if atomic.LoadUint32(r.status())&unix.TP_STATUS_USER == 0 {
@@ -134,8 +142,11 @@ func (r *ring) next(f *capture.Frame) error {
 
 // ReadFrame fills f with the next captured frame. f.Data points into the
 // ring and stays valid until the next call. It blocks until a frame
-// arrives, returns capture.ErrIdle when none came within the poll interval,
-// and the context's error once the context given to Open is done.
+// arrives and returns capture.ErrIdle when none came within the poll
+// interval. Once the context given to Open is done it drains: it waits one
+// block timeout for the kernel to hand over the part-filled block, returns
+// what the ring holds (at most one ring's worth), then the context's error.
+// Without the drain, the last moments of traffic before a stop are lost.
 func (s *Source) ReadFrame(f *capture.Frame) error {
 	r := &s.ring
 	for {
@@ -144,20 +155,53 @@ func (s *Source) ReadFrame(f *capture.Frame) error {
 		}
 		if r.owned {
 			r.advance()
-			if s.done.Load() {
-				return s.ctx.Err()
+			if s.draining() {
+				s.drainLeft--
 			}
+		}
+		if s.draining() && s.drainLeft <= 0 {
+			return s.ctx.Err()
 		}
 		if r.acquire() {
 			continue
 		}
-		if s.done.Load() {
-			return s.ctx.Err()
+		if s.draining() {
+			if s.drained {
+				return s.ctx.Err()
+			}
+			s.drained = true
+			s.awaitRetire()
+			continue
 		}
 		if err := s.wait(); err != nil {
 			return err
 		}
 	}
+}
+
+// draining reports whether the context is done, starting the drain budget
+// the first time it is seen.
+func (s *Source) draining() bool {
+	if !s.done.Load() {
+		return false
+	}
+	if !s.drainStarted {
+		s.drainStarted = true
+		s.drainLeft = s.ring.numBlocks
+	}
+	return true
+}
+
+// awaitRetire waits, on the socket alone, for the kernel's block timer to
+// hand over the block it is filling, if that block holds any packet.
+func (s *Source) awaitRetire() {
+	r := &s.ring
+	if r.owned || len(s.pollFDs) == 0 || atomic.LoadUint32(r.numPkts()) == 0 {
+		return
+	}
+	fds := s.pollFDs[:1]
+	fds[0].Revents = 0
+	_, _ = unix.Poll(fds, s.timeout+10)
 }
 
 // wait polls until the kernel may have handed over a block. It returns
@@ -173,8 +217,8 @@ func (s *Source) wait() error {
 	case n == 0:
 		return capture.ErrIdle
 	case s.pollFDs[1].Revents != 0:
-		s.done.Store(true)
-		return s.ctx.Err()
+		s.done.Store(true) // ReadFrame drains, then returns ctx.Err()
+		return nil
 	case s.pollFDs[0].Revents&unix.POLLNVAL != 0:
 		return fmt.Errorf("poll capture on %s: socket closed", s.name)
 	case s.pollFDs[0].Revents&unix.POLLERR != 0:

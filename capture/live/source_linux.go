@@ -30,6 +30,10 @@ type Source struct {
 	pollFDs []unix.PollFd
 	timeout int // poll timeout, ms
 
+	// Drain state once ctx is done; used by ReadFrame's goroutine only.
+	drainStarted, drained bool
+	drainLeft             int // blocks still to read
+
 	mu     sync.Mutex // guards the fields below and fd against Close
 	closed bool
 	stats  Stats
