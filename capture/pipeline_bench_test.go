@@ -1,7 +1,10 @@
 package capture
 
 import (
+	"io"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,4 +84,82 @@ func BenchmarkPipeline(b *testing.B) {
 	if p.stats.Decoded == 0 {
 		b.Fatal("nothing decoded")
 	}
+}
+
+// BenchmarkPipelineFile is BenchmarkPipeline on the frames of a capture
+// file named by PASTMON_BENCH_PCAP (skipped when unset), e.g. the traffic
+// bench/live.sh replays, cut to the live benchmark's snap length:
+//
+//	go run ./bench/livegen -o /tmp/live.pcap -packets 1000000
+//	editcap -s 256 -F pcap /tmp/live.pcap /tmp/live256.pcap
+//	PASTMON_BENCH_PCAP=/tmp/live256.pcap go test -run '^$' -bench PipelineFile ./capture/
+//
+// The frames are held in memory, in one buffer in file order as a ring
+// would hold them; CPU time per packet is reported beside wall time.
+func BenchmarkPipelineFile(b *testing.B) {
+	path := os.Getenv("PASTMON_BENCH_PCAP")
+	if path == "" {
+		b.Skip("PASTMON_BENCH_PCAP not set")
+	}
+	src, err := OpenFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		frames []Frame
+		buf    []byte
+		ends   []int
+		f      Frame
+	)
+	for len(frames) < 2_000_000 {
+		if err := src.ReadFrame(&f); err == io.EOF {
+			break
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		buf = append(buf, f.Data...)
+		ends = append(ends, len(buf))
+		f.Data = nil
+		frames = append(frames, f)
+	}
+	src.Close()
+	start := 0
+	for i, end := range ends {
+		frames[i].Data = buf[start:end:end]
+		start = end
+	}
+	span := frames[len(frames)-1].TS - frames[0].TS
+	p, err := newPipeline(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pkt packet.Packet
+	shift := span + int64(2*time.Minute)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	round := int64(0)
+	for i := 0; i < b.N; i++ {
+		j := i % len(frames)
+		if j == 0 && i > 0 {
+			round++
+		}
+		f := frames[j]
+		f.TS += round * shift
+		p.frame(&f, &pkt)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	if p.stats.Decoded == 0 {
+		b.Fatal("nothing decoded")
+	}
+}
+
+// cpuTime is the process's user and system time so far, in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

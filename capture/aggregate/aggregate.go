@@ -48,12 +48,90 @@ type Aggregator struct {
 	lastSum  *window.Summary
 	dropped  uint64
 	limit    int // MaxOpen; lower in tests
+
+	// Server handles (tcp.ServerSink): each caches the summary its
+	// server's events went to last, valid while gen is the aggregator's.
+	ids   map[tcp.Endpoint]uint32
+	slots []slot
+	free  []uint32
+	gen   uint32 // changes whenever summaries are handed on
+}
+
+type slot struct {
+	server     tcp.Endpoint
+	refs       int32
+	gen        uint32
+	start, end int64 // the window of sum, Unix ns
+	sum        *window.Summary
 }
 
 // New returns an Aggregator that hands every finished summary to onWindow,
 // which takes ownership of it.
 func New(onWindow func(window.Summary)) *Aggregator {
-	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary), limit: MaxOpen}
+	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary), limit: MaxOpen,
+		ids: make(map[tcp.Endpoint]uint32), gen: 1}
+}
+
+var _ tcp.ServerSink = (*Aggregator)(nil)
+
+// Acquire returns a handle for server (tcp.ServerSink).
+func (a *Aggregator) Acquire(server tcp.Endpoint) uint32 {
+	if id, ok := a.ids[server]; ok {
+		a.slots[id].refs++
+		return id
+	}
+	var id uint32
+	if n := len(a.free); n > 0 {
+		id = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		id = uint32(len(a.slots))
+		a.slots = append(a.slots, slot{})
+	}
+	a.slots[id] = slot{server: server, refs: 1}
+	a.ids[server] = id
+	return id
+}
+
+// Release gives back a handle from Acquire.
+func (a *Aggregator) Release(id uint32) {
+	s := &a.slots[id]
+	if s.refs--; s.refs == 0 {
+		delete(a.ids, s.server)
+		*s = slot{}
+		a.free = append(a.free, id)
+	}
+}
+
+// slotSummary is summary for a handle's server, through its cache.
+func (a *Aggregator) slotSummary(id uint32, ts int64) *window.Summary {
+	sl := &a.slots[id]
+	if ts >= sl.start && ts < sl.end && sl.gen == a.gen {
+		return sl.sum
+	}
+	s := a.summary(sl.server, ts)
+	if s != nil {
+		w := windowOf(ts)
+		sl.start, sl.end, sl.sum, sl.gen = w*width, (w+1)*width, s, a.gen
+	}
+	return s
+}
+
+// CountID is Count for the server of a handle.
+func (a *Aggregator) CountID(id uint32, ts int64, k tcp.Counter, n uint64) {
+	if s := a.slotSummary(id, ts); s != nil {
+		k.AddTo(&s.Counters, n)
+	}
+}
+
+// SampleID is Sample for the server of a handle.
+func (a *Aggregator) SampleID(id uint32, ts int64, m window.Metric, us float64) {
+	if !(us >= 0 && us <= window.MaxMicros) || m >= window.NumMetrics || math.IsNaN(us) {
+		return
+	}
+	if s := a.slotSummary(id, ts); s != nil {
+		s.Metrics[m].Add(us)
+	}
 }
 
 func windowOf(ts int64) int64 {
@@ -134,6 +212,15 @@ func (a *Aggregator) emit(done func(win int64) bool) {
 	}
 	a.oldest = oldest
 	a.lastSum = nil
+	if len(out) > 0 {
+		// The summaries handed on leave every handle's cache.
+		if a.gen++; a.gen == 0 {
+			for i := range a.slots {
+				a.slots[i].gen, a.slots[i].sum = 0, nil
+			}
+			a.gen = 1
+		}
+	}
 	slices.SortFunc(out, func(x, y key) int {
 		if c := cmp.Compare(x.win, y.win); c != 0 {
 			return c

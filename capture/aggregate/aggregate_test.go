@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -141,4 +142,84 @@ func TestBounded(t *testing.T) {
 	if len(got) != 3 || got[0].Unanswered != 2 {
 		t.Errorf("got %d summaries, first %+v", len(got), got[0].Counters)
 	}
+}
+
+// TestHandlesMatchEndpoints drives one aggregator through server handles
+// and another through endpoints with the same random events, windows
+// closing, late samples, flushes and handles given back and reused, and the
+// limit reached: they must hand on the same summaries and drop the same.
+func TestHandlesMatchEndpoints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var byID, byEP []window.Summary
+	a := New(func(s window.Summary) { byID = append(byID, s) })
+	b := New(func(s window.Summary) { byEP = append(byEP, s) })
+	a.limit, b.limit = 40, 40
+	servers := make([]tcp.Endpoint, 30)
+	for i := range servers {
+		servers[i] = tcp.Endpoint{Addr: [16]byte{10, 0, 1, byte(i)}, Port: 80}
+	}
+	held := map[int][]uint32{} // server → handles held
+	now := ns(0)
+	for step := range 20000 {
+		i := rng.IntN(len(servers))
+		switch r := rng.IntN(100); {
+		case r < 5:
+			held[i] = append(held[i], a.Acquire(servers[i]))
+		case r < 10 && len(held[i]) > 0:
+			a.Release(held[i][0])
+			held[i] = held[i][1:]
+		case r < 11:
+			a.Advance(now)
+			b.Advance(now)
+		case r < 12 && step%7 == 0:
+			a.Flush()
+			b.Flush()
+		default:
+			if len(held[i]) == 0 {
+				held[i] = append(held[i], a.Acquire(servers[i]))
+			}
+			id := held[i][rng.IntN(len(held[i]))]
+			ts := now - int64(rng.IntN(int(2*time.Minute))) // late at times
+			if rng.IntN(2) == 0 {
+				a.CountID(id, ts, tcp.Transactions, 1)
+				b.Count(servers[i], ts, tcp.Transactions, 1)
+			} else {
+				v := rng.Float64() * 1000
+				a.SampleID(id, ts, window.RTT, v)
+				b.Sample(servers[i], ts, window.RTT, v)
+			}
+		}
+		now += int64(rng.IntN(int(time.Second)))
+	}
+	a.Flush()
+	b.Flush()
+	if len(byID) != len(byEP) || a.Dropped() != b.Dropped() {
+		t.Fatalf("%d summaries and %d dropped by handle, %d and %d by endpoint", len(byID), a.Dropped(), len(byEP), b.Dropped())
+	}
+	for i := range byID {
+		x, y := &byID[i], &byEP[i]
+		if x.Server != y.Server || !x.Start.Equal(y.Start) || x.Counters != y.Counters ||
+			x.Metrics[window.RTT].Count != y.Metrics[window.RTT].Count || x.Metrics[window.RTT].Sum != y.Metrics[window.RTT].Sum ||
+			!sameStats(x.Metrics[window.RTT].Stats(), y.Metrics[window.RTT].Stats()) {
+			t.Fatalf("summary %d: by handle %s@%s %+v, by endpoint %s@%s %+v", i, x.Server, x.Start, x.Counters, y.Server, y.Start, y.Counters)
+		}
+	}
+	if b.Dropped() == 0 {
+		t.Error("the limit was never reached: the test misses a case")
+	}
+	// Every handle given back leaves nothing behind.
+	for _, ids := range held {
+		for _, id := range ids {
+			a.Release(id)
+		}
+	}
+	if len(a.ids) != 0 || len(a.free) != len(a.slots) {
+		t.Errorf("%d servers still known, %d of %d slots free", len(a.ids), len(a.free), len(a.slots))
+	}
+}
+
+func sameStats(x, y window.Stats) bool {
+	eq := func(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return x.Count == y.Count && eq(x.Avg, y.Avg) && eq(x.Min, y.Min) && eq(x.Max, y.Max) &&
+		eq(x.P50, y.P50) && eq(x.P95, y.P95) && eq(x.P99, y.P99)
 }

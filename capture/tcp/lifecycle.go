@@ -90,7 +90,7 @@ func (t *Tracker) finish(idx int32, now int64, how ending) {
 	c := t.slab.at(idx)
 	r := t.records[idx]
 	if c.state == stSynSent && how != endCancel {
-		t.sink.Count(c.server(), now, Unanswered, 1)
+		t.sink.CountID(c.srv, now, Unanswered, 1)
 		if r != nil {
 			r.Outcome = OutcomeUnanswered
 		}
@@ -103,7 +103,9 @@ func (t *Tracker) finish(idx int32, now int64, how ending) {
 		t.emitRecord(idx, c, r)
 	}
 	t.unlinkOpen(idx)
-	t.tab.remove(t.tab.hash(&c.key), idx)
+	k := c.key()
+	t.tab.remove(t.tab.hash(&k), idx)
+	t.sink.Release(c.srv)
 	c.state = stFree
 	t.free = append(t.free, idx)
 }

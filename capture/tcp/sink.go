@@ -78,6 +78,65 @@ type Sink interface {
 	Sample(server Endpoint, ts int64, m window.Metric, us float64)
 }
 
+// ServerSink is a Sink that hands out small integer handles for servers,
+// so that the tracker reports a connection's measurements without building
+// the server's Endpoint and having it looked up for every one. The tracker
+// takes a handle when a connection starts (Acquire) and gives it back when
+// the connection leaves the table (Release); while held, a handle names the
+// same server. CountID and SampleID must do exactly what Count and Sample do
+// for that server. A Sink that is not a ServerSink gets the handles from the
+// tracker itself.
+type ServerSink interface {
+	Sink
+	Acquire(server Endpoint) uint32
+	Release(id uint32)
+	CountID(id uint32, ts int64, k Counter, n uint64)
+	SampleID(id uint32, ts int64, m window.Metric, us float64)
+}
+
+// endpointIDs makes a ServerSink of a plain Sink.
+type endpointIDs struct {
+	Sink
+	ids  map[Endpoint]uint32
+	eps  []Endpoint
+	refs []int32
+	free []uint32
+}
+
+func (e *endpointIDs) Acquire(server Endpoint) uint32 {
+	if id, ok := e.ids[server]; ok {
+		e.refs[id]++
+		return id
+	}
+	var id uint32
+	if n := len(e.free); n > 0 {
+		id = e.free[n-1]
+		e.free = e.free[:n-1]
+		e.eps[id], e.refs[id] = server, 1
+	} else {
+		id = uint32(len(e.eps))
+		e.eps = append(e.eps, server)
+		e.refs = append(e.refs, 1)
+	}
+	e.ids[server] = id
+	return id
+}
+
+func (e *endpointIDs) Release(id uint32) {
+	if e.refs[id]--; e.refs[id] == 0 {
+		delete(e.ids, e.eps[id])
+		e.free = append(e.free, id)
+	}
+}
+
+func (e *endpointIDs) CountID(id uint32, ts int64, k Counter, n uint64) {
+	e.Count(e.eps[id], ts, k, n)
+}
+
+func (e *endpointIDs) SampleID(id uint32, ts int64, m window.Metric, us float64) {
+	e.Sample(e.eps[id], ts, m, us)
+}
+
 // Record describes one connection for `pastmon analyze --connections`. It is
 // only built when Config.OnRecord is set. Timings are in microseconds; nil
 // means not measurable (never 0).
@@ -124,29 +183,19 @@ func us(ns int64) float64 { return float64(ns) / 1e3 }
 
 func ptr(v float64) *float64 { return &v }
 
-// endpoints of a flow key: lo and hi as stored.
+// keyEndpoint returns an endpoint of a flow key: lo or hi as stored.
 func keyEndpoint(k *flowKey, hi bool) Endpoint {
-	var e Endpoint
-	off, poff := 0, 32
+	a, b, port := k.addr[0], k.addr[1], uint16(k.ports>>16)
 	if hi {
-		off, poff = 16, 34
+		a, b, port = k.addr[2], k.addr[3], uint16(k.ports)
 	}
-	copy(e.Addr[:], k[off:off+16])
-	e.Port = binary.BigEndian.Uint16(k[poff:])
-	if isMapped(e.Addr[:]) {
-		copy(e.Addr[:4], e.Addr[12:16])
-		clear(e.Addr[4:])
+	e := Endpoint{Port: port}
+	if a == 0 && b>>32 == 0xffff {
+		binary.BigEndian.PutUint32(e.Addr[:4], uint32(b))
 	} else {
+		binary.BigEndian.PutUint64(e.Addr[:8], a)
+		binary.BigEndian.PutUint64(e.Addr[8:], b)
 		e.V6 = true
 	}
 	return e
-}
-
-func isMapped(a []byte) bool {
-	for _, b := range a[:10] {
-		if b != 0 {
-			return false
-		}
-	}
-	return a[10] == 0xff && a[11] == 0xff
 }

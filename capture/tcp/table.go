@@ -2,75 +2,84 @@ package tcp
 
 import (
 	"encoding/binary"
-	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
 
 	"github.com/pastmon/pastmon/capture/packet"
 )
 
-// flowKey is the direction-independent 4-tuple: the lower endpoint (address,
-// then port) first. IPv4 addresses are stored IPv4-mapped so that they never
-// collide with IPv6 ones.
-type flowKey [36]byte
-
-// makeKey fills k from p and reports whether p's source is the lower endpoint.
-func makeKey(p *packet.Packet, k *flowKey) (srcLo bool) {
-	var src, dst [18]byte
-	putEnd(&src, &p.Src, p.SrcPort, p.V6)
-	putEnd(&dst, &p.Dst, p.DstPort, p.V6)
-	srcLo = lessEnd(&src, &dst)
-	lo, hi := &src, &dst
-	if !srcLo {
-		lo, hi = hi, lo
-	}
-	copy(k[0:16], lo[:16])
-	copy(k[16:32], hi[:16])
-	copy(k[32:34], lo[16:])
-	copy(k[34:36], hi[16:])
-	return srcLo
+// flowKey is the direction-independent 4-tuple: the lower endpoint first.
+// An endpoint is its address as two big-endian words (IPv4 addresses
+// IPv4-mapped, so that they never collide with IPv6 ones) and its port;
+// endpoints order as the bytes of address then port would. addr holds the
+// lower address then the higher, ports the lower endpoint's port in the
+// high half.
+type flowKey struct {
+	addr  [4]uint64
+	ports uint32
 }
 
-func putEnd(e *[18]byte, a *[16]byte, port uint16, v6 bool) {
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.addr[1] == o.addr[1] && k.addr[3] == o.addr[3] && k.ports == o.ports &&
+		k.addr[0] == o.addr[0] && k.addr[2] == o.addr[2]
+}
+
+// addrWords returns an address as two big-endian words, IPv4 mapped.
+func addrWords(a *[16]byte, v6 bool) (x, y uint64) {
 	if v6 {
-		copy(e[:16], a[:])
-	} else {
-		*e = [18]byte{10: 0xff, 11: 0xff}
-		copy(e[12:16], a[:4])
+		return binary.BigEndian.Uint64(a[0:8]), binary.BigEndian.Uint64(a[8:16])
 	}
-	binary.BigEndian.PutUint16(e[16:], port)
+	return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(a[0:4]))
 }
 
-func lessEnd(a, b *[18]byte) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
+// makeKey fills k from p and reports whether p's source is the lower
+// endpoint (or both are the same).
+func makeKey(p *packet.Packet, k *flowKey) (srcLo bool) {
+	sa, sb := addrWords(&p.Src, p.V6)
+	da, db := addrWords(&p.Dst, p.V6)
+	srcLo = sa < da || sa == da && (sb < db || sb == db && p.SrcPort <= p.DstPort)
+	if srcLo {
+		*k = flowKey{[4]uint64{sa, sb, da, db}, uint32(p.SrcPort)<<16 | uint32(p.DstPort)}
+	} else {
+		*k = flowKey{[4]uint64{da, db, sa, sb}, uint32(p.DstPort)<<16 | uint32(p.SrcPort)}
 	}
-	return true
+	return srcLo
 }
 
 // table maps flow keys to slab indexes: linear probing over uint64 slots
 // holding (index+1)<<32 | hash32, with backward-shift deletion. The load
 // stays at or below one half.
 type table struct {
-	seed  maphash.Seed
+	seed  [6]uint64
 	slots []uint64
 	mask  uint64
 	n     int
 }
 
-func newTable(hint int) *table {
-	size := 1024
-	for size < 2*hint && size < 1<<30 {
-		size <<= 1
+// newTable returns an empty table. It starts small and grows with the
+// flows, whatever the maximum: a table sized for the peak would spread the
+// few flows of a quiet link over many cache lines and pages.
+func newTable() *table {
+	const size = 1024
+	t := &table{slots: make([]uint64, size), mask: uint64(size - 1)}
+	for i := range t.seed {
+		t.seed[i] = rand.Uint64() | 1
 	}
-	if hint > 1<<16 {
-		// Do not allocate the table for the maximum up front.
-		size = 1 << 17
-	}
-	return &table{seed: maphash.MakeSeed(), slots: make([]uint64, size), mask: uint64(size - 1)}
+	return t
 }
 
-func (t *table) hash(k *flowKey) uint32 { return uint32(maphash.Bytes(t.seed, k[:])) }
+// hash mixes the key with the table's random seed by 64×64→128-bit
+// multiplications (as wyhash does): a few cycles, and no tuples that
+// collide for every process.
+func (t *table) hash(k *flowKey) uint32 {
+	h := mix(k.addr[0]^t.seed[0], k.addr[1]^t.seed[1]) ^ mix(k.addr[2]^t.seed[2], k.addr[3]^t.seed[3])
+	return uint32(mix(h^uint64(k.ports)^t.seed[4], t.seed[5]))
+}
+
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
 
 // lookup returns the slab index stored for k, or -1.
 func (t *table) lookup(k *flowKey, h uint32, s *slab) int32 {
@@ -81,7 +90,8 @@ func (t *table) lookup(k *flowKey, h uint32, s *slab) int32 {
 		}
 		if uint32(v) == h {
 			idx := int32(v>>32) - 1
-			if s.at(idx).key == *k {
+			if c := s.at(idx); c.addr[1] == k.addr[1] && c.addr[3] == k.addr[3] && c.ports == k.ports &&
+				c.addr[0] == k.addr[0] && c.addr[2] == k.addr[2] {
 				return idx
 			}
 		}

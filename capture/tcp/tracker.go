@@ -86,11 +86,14 @@ const (
 	fTSv1
 )
 
-// conn is one tracked connection: 192 bytes, no pointers.
+// conn is one tracked connection: 192 bytes (three cache lines, and
+// aligned to them in a chunk), no pointers.
 type conn struct {
-	key        flowKey
+	addr       [4]uint64 // the flowKey
+	ports      uint32
 	iface      int32
-	prev, next int32 // half-open list
+	srv        uint32 // the server's handle from the sink
+	prev, next int32  // half-open list
 	state      uint8
 	turn       uint8
 	synRetries uint16
@@ -99,6 +102,7 @@ type conn struct {
 	nxt        [2]uint32 // highest seq+len seen per direction
 	lastTSval  [2]uint32
 	pendVal    [2]uint32 // TSval or seq end awaiting its echo or ACK
+	pendWin    int32     // window index of the pending counters
 	pendAt     [2]int64
 	half       [2]int64 // latest half RTT, ns: [0] sensor↔client, [1] sensor↔server
 	firstSYN   int64
@@ -109,13 +113,23 @@ type conn struct {
 	respLast   int64
 	reqBytes   uint32
 	respBytes  uint32
-	pendTo     uint32 // bytes and retransmits not yet handed to the sink
+	pendTo     uint32 // bytes not yet handed to the sink (retransmits: in flags)
 	pendFrom   uint32
-	pendRetx   uint32
-	pendWin    int32 // window index of the pending counters
 }
 
 func (c *conn) has(f uint32) bool { return c.flags&f != 0 }
+
+func (c *conn) key() flowKey { return flowKey{c.addr, c.ports} }
+
+// The retransmits not yet handed to the sink are counted in the top bits of
+// flags, which has room to spare: conn stays at three cache lines.
+const (
+	retxShift = 20
+	retxMax   = 1<<(32-retxShift) - 1
+	retxMask  = retxMax << retxShift
+)
+
+func (c *conn) pendRetx() uint32 { return c.flags >> retxShift }
 
 const chunkBits = 12
 
@@ -132,7 +146,7 @@ func (s *slab) at(i int32) *conn { return &s.chunks[i>>chunkBits][i&(1<<chunkBit
 // It is not safe for concurrent use.
 type Tracker struct {
 	cfg      Config
-	sink     Sink
+	sink     ServerSink
 	slab     slab
 	tab      *table
 	free     []int32
@@ -156,8 +170,12 @@ func New(cfg Config, sink Sink) *Tracker {
 		cfg.MaxFlows = DefaultMaxFlows
 	}
 	cfg.MaxFlows = min(cfg.MaxFlows, MaxMaxFlows)
+	ss, ok := sink.(ServerSink)
+	if !ok {
+		ss = &endpointIDs{Sink: sink, ids: make(map[Endpoint]uint32)}
+	}
 	t := &Tracker{
-		cfg: cfg, sink: sink, tab: newTable(cfg.MaxFlows),
+		cfg: cfg, sink: ss, tab: newTable(),
 		openHead: -1, openTail: -1,
 		listen: make(map[Endpoint]struct{}),
 		rnd:    0x9e3779b97f4a7c15,
@@ -248,7 +266,7 @@ func (t *Tracker) open(p *packet.Packet, k *flowKey, h uint32, srcLo bool) {
 	}
 	idx := t.alloc()
 	c := t.slab.at(idx)
-	*c = conn{key: *k, iface: p.Iface, prev: -1, next: -1, lastSeen: p.TS, pendWin: t.window(p.TS)}
+	*c = conn{addr: k.addr, ports: k.ports, iface: p.Iface, prev: -1, next: -1, lastSeen: p.TS, pendWin: t.window(p.TS)}
 	t.tab.insert(h, idx)
 	src, dst := packetEndpoints(p)
 	var clientIsSrc bool
@@ -302,7 +320,8 @@ func (t *Tracker) open(p *packet.Packet, k *flowKey, h uint32, srcLo bool) {
 	if c.state == stUntimed {
 		t.stats.Untimed++
 	}
-	t.sink.Count(server, p.TS, Connections, 1)
+	c.srv = t.sink.Acquire(server)
+	t.sink.CountID(c.srv, p.TS, Connections, 1)
 	if t.records != nil {
 		client := src
 		if !clientIsSrc {
@@ -370,8 +389,8 @@ func wellKnown(port uint16) bool {
 }
 
 // server and client endpoints of c.
-func (c *conn) server() Endpoint { return keyEndpoint(&c.key, c.has(fClientLo)) }
-func (c *conn) client() Endpoint { return keyEndpoint(&c.key, !c.has(fClientLo)) }
+func (c *conn) server() Endpoint { k := c.key(); return keyEndpoint(&k, c.has(fClientLo)) }
+func (c *conn) client() Endpoint { k := c.key(); return keyEndpoint(&k, !c.has(fClientLo)) }
 
 // segment processes a packet of a known connection; dir 0 is from the client.
 func (t *Tracker) segment(idx int32, c *conn, dir int, p *packet.Packet) {
@@ -405,7 +424,7 @@ func (t *Tracker) segment(idx int32, c *conn, dir int, p *packet.Packet) {
 		t.unlinkOpen(idx)
 		c.state = stEst
 		c.flags |= fWasEst
-		t.sink.Count(c.server(), p.TS, Established, 1)
+		t.sink.CountID(c.srv, p.TS, Established, 1)
 	}
 	if c.state == stSynSent || c.state == stSynRcvd {
 		return
@@ -465,7 +484,10 @@ func (t *Tracker) isRetransmit(idx int32, c *conn, dir int, p *packet.Packet) bo
 		if p.Payload <= 1 && end == c.nxt[dir] && p.Flags&(packet.FIN|packet.PSH) == 0 {
 			return true // a keep-alive probe: old data by design, not a retransmission
 		}
-		c.pendRetx++
+		if c.pendRetx() == retxMax {
+			t.flushCounters(idx, c) // same window: the sums do not change
+		}
+		c.flags += 1 << retxShift
 		if r := t.records[idx]; r != nil {
 			r.Retransmits++
 		}
@@ -516,16 +538,15 @@ func (t *Tracker) half(c *conn, side int, ts, ns int64) {
 	if ns < 0 {
 		return
 	}
-	srv := c.server()
 	m := window.RTTClient
 	if side == 1 {
 		m = window.RTTServer
 	}
-	t.sink.Sample(srv, ts, m, us(ns))
+	t.sink.SampleID(c.srv, ts, m, us(ns))
 	c.half[side] = ns
 	c.flags |= fHalf0 << side
 	if c.has(fHalf0 << (side ^ 1)) {
-		t.sink.Sample(srv, ts, window.RTT, us(ns+c.half[side^1]))
+		t.sink.SampleID(c.srv, ts, window.RTT, us(ns+c.half[side^1]))
 	}
 }
 
@@ -566,11 +587,10 @@ func (t *Tracker) data(idx int32, c *conn, dir int, p *packet.Packet, newTS bool
 func (t *Tracker) endTurn(idx int32, c *conn) {
 	switch c.turn {
 	case turnResponse:
-		srv := c.server()
 		rt, tt := us(c.respFirst-c.reqLast), us(c.respLast-c.reqLast)
-		t.sink.Count(srv, c.respLast, Transactions, 1)
-		t.sink.Sample(srv, c.respLast, window.ResponseTime, rt)
-		t.sink.Sample(srv, c.respLast, window.TransferTime, tt)
+		t.sink.CountID(c.srv, c.respLast, Transactions, 1)
+		t.sink.SampleID(c.srv, c.respLast, window.ResponseTime, rt)
+		t.sink.SampleID(c.srv, c.respLast, window.TransferTime, tt)
 		if r := t.records[idx]; r != nil {
 			r.Transactions = append(r.Transactions, Transaction{
 				RequestAt: time.Unix(0, c.reqLast).UTC(), ResponseTime: ptr(rt), TransferTime: ptr(tt),
@@ -617,7 +637,7 @@ func (t *Tracker) synRetry(c *conn, ts int64) {
 	if c.state == stSynSent || c.state == stSynRcvd {
 		c.flags |= fAmbiguous
 	}
-	t.sink.Count(c.server(), ts, SynRetries, 1)
+	t.sink.CountID(c.srv, ts, SynRetries, 1)
 }
 
 // handshakeAck completes the handshake when p acknowledges the SYN/ACK.
@@ -628,15 +648,14 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 	t.unlinkOpen(idx)
 	c.state = stEst
 	c.flags |= fWasEst
-	srv := c.server()
-	t.sink.Count(srv, p.TS, Established, 1)
+	t.sink.CountID(c.srv, p.TS, Established, 1)
 	if p.Ack != c.isn[1]+1 {
 		return // the ACK of the SYN/ACK was not captured
 	}
 	r := t.records[idx]
 	if c.has(fHasSYN) {
 		ct := us(p.TS - c.firstSYN)
-		t.sink.Sample(srv, p.TS, window.ConnectTime, ct)
+		t.sink.SampleID(c.srv, p.TS, window.ConnectTime, ct)
 		if r != nil {
 			r.ConnectTime = ptr(ct)
 		}
@@ -645,7 +664,7 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 		return
 	}
 	cli := p.TS - c.synAck
-	t.sink.Sample(srv, p.TS, window.RTTClient, us(cli))
+	t.sink.SampleID(c.srv, p.TS, window.RTTClient, us(cli))
 	c.half[0] = cli
 	c.flags |= fHalf0
 	if r != nil {
@@ -655,8 +674,8 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 		return
 	}
 	s := c.synAck - c.firstSYN
-	t.sink.Sample(srv, p.TS, window.RTTServer, us(s))
-	t.sink.Sample(srv, p.TS, window.RTT, us(s+cli))
+	t.sink.SampleID(c.srv, p.TS, window.RTTServer, us(s))
+	t.sink.SampleID(c.srv, p.TS, window.RTT, us(s+cli))
 	c.half[1] = s
 	c.flags |= fHalf1
 	if r != nil {
@@ -666,16 +685,15 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 
 // reset handles an RST.
 func (t *Tracker) reset(idx int32, c *conn, dir int, p *packet.Packet) {
-	srv := c.server()
 	switch {
 	case c.state == stSynSent && dir == 1:
-		t.sink.Count(srv, p.TS, Refused, 1)
+		t.sink.CountID(c.srv, p.TS, Refused, 1)
 		if r := t.records[idx]; r != nil {
 			r.Outcome = OutcomeRefused
 		}
 	case c.state == stSynSent:
 		// The client gave up: its SYN stays unanswered.
-		t.sink.Count(srv, p.TS, Unanswered, 1)
+		t.sink.CountID(c.srv, p.TS, Unanswered, 1)
 		if r := t.records[idx]; r != nil {
 			r.Outcome = OutcomeUnanswered
 		}
@@ -684,7 +702,7 @@ func (t *Tracker) reset(idx int32, c *conn, dir int, p *packet.Packet) {
 			t.endTurn(idx, c)
 		}
 		if !c.has(fReset) {
-			t.sink.Count(srv, p.TS, Resets, 1)
+			t.sink.CountID(c.srv, p.TS, Resets, 1)
 		}
 	}
 	c.flags |= fReset
@@ -697,25 +715,25 @@ func (t *Tracker) closeConn(idx int32, c *conn) {
 }
 
 func (t *Tracker) flushCounters(idx int32, c *conn) {
-	if c.pendTo == 0 && c.pendFrom == 0 && c.pendRetx == 0 {
+	if c.pendTo == 0 && c.pendFrom == 0 && c.pendRetx() == 0 {
 		return
 	}
-	srv := c.server()
 	ts := int64(c.pendWin) * width
 	if c.pendTo > 0 {
-		t.sink.Count(srv, ts, BytesToServer, uint64(c.pendTo))
+		t.sink.CountID(c.srv, ts, BytesToServer, uint64(c.pendTo))
 	}
 	if c.pendFrom > 0 {
-		t.sink.Count(srv, ts, BytesFromServer, uint64(c.pendFrom))
+		t.sink.CountID(c.srv, ts, BytesFromServer, uint64(c.pendFrom))
 	}
-	if c.pendRetx > 0 {
-		t.sink.Count(srv, ts, Retransmits, uint64(c.pendRetx))
+	if n := c.pendRetx(); n > 0 {
+		t.sink.CountID(c.srv, ts, Retransmits, uint64(n))
 	}
 	if r := t.records[idx]; r != nil {
 		r.BytesTo += uint64(c.pendTo)
 		r.BytesFrom += uint64(c.pendFrom)
 	}
-	c.pendTo, c.pendFrom, c.pendRetx = 0, 0, 0
+	c.pendTo, c.pendFrom = 0, 0
+	c.flags &^= retxMask
 }
 
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }

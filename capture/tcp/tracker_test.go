@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pastmon/pastmon/capture/packet"
 	"github.com/pastmon/pastmon/capture/window"
@@ -154,7 +155,7 @@ func TestTimeouts(t *testing.T) {
 func TestTableAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	tr := New(Config{MaxFlows: 10000}, &recorder{})
-	tr.tab = newTable(1) // start small so that the table grows
+	tr.tab = newTable() // small at first: the table grows
 	want := map[flowKey]bool{}
 	var p packet.Packet
 	for step := range 40000 {
@@ -200,7 +201,8 @@ func checkInvariants(t *testing.T, tr *Tracker) {
 			continue
 		}
 		live++
-		if got := tr.tab.lookup(&c.key, tr.tab.hash(&c.key), &tr.slab); got != i {
+		k := c.key()
+		if got := tr.tab.lookup(&k, tr.tab.hash(&k), &tr.slab); got != i {
 			t.Fatalf("slot %d: table finds %d", i, got)
 		}
 	}
@@ -385,5 +387,58 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("retransmits %d, want 1", n)
+	}
+}
+
+// TestManyRetransmits: more retransmits in one window than the pending
+// count holds are all counted, in that window, and the flags beside the
+// count are untouched.
+func TestManyRetransmits(t *testing.T) {
+	var r recorder
+	tr := New(Config{}, &r)
+	for _, p := range []*packet.Packet{
+		seg(0, true, 1000, packet.SYN, 100, 0, 0),
+		seg(1, false, 1000, packet.SYN|packet.ACK, 500, 101, 0),
+		seg(2, true, 1000, packet.ACK, 101, 501, 0),
+		seg(3, true, 1000, packet.ACK|packet.PSH, 101, 501, 10),
+	} {
+		tr.Packet(p)
+	}
+	var k flowKey
+	makeKey(seg(0, true, 1000, 0, 0, 0, 0), &k)
+	c := tr.slab.at(tr.tab.lookup(&k, tr.tab.hash(&k), &tr.slab))
+	before := c.flags &^ fPend0 // a retransmission cancels the client's sample
+	const n = 3*retxMax + 7
+	for i := range n {
+		tr.Packet(seg(time.Duration(4+i), true, 1000, packet.ACK|packet.PSH, 101, 501, 10))
+	}
+	if after := c.flags &^ retxMask; after != before {
+		t.Errorf("flags %#x, want %#x", after, before)
+	}
+	tr.Finish(true)
+	var got uint64
+	for _, e := range r.find("retransmits") {
+		got += e.n
+		if e.ts != 0 {
+			t.Errorf("retransmits counted at %d, want window 0", e.ts)
+		}
+	}
+	if got != n {
+		t.Errorf("retransmits %d, want %d", got, n)
+	}
+	var bytes uint64
+	for _, e := range r.find("bytes_to_server") {
+		bytes += e.n
+	}
+	if bytes != 10*(n+1) {
+		t.Errorf("bytes to server %d, want %d", bytes, 10*(n+1))
+	}
+}
+
+// TestConnSize: a connection takes three cache lines (BenchmarkFlowMemory
+// reports the bytes per flow).
+func TestConnSize(t *testing.T) {
+	if s := unsafe.Sizeof(conn{}); s != 192 {
+		t.Errorf("conn is %d bytes, want 192", s)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
@@ -22,14 +21,6 @@ const RelativeAccuracy = 0.01
 // absurd input, not a measurement.
 const MaxMicros = 86400e6
 
-var indexMapping = func() mapping.IndexMapping {
-	m, err := mapping.NewLogarithmicMapping(RelativeAccuracy)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
-
 // Dist is a mergeable distribution of timings in microseconds: exact count,
 // sum, min and max, plus a DDSketch for quantiles. The zero value is empty
 // and ready to use.
@@ -38,11 +29,7 @@ type Dist struct {
 	Sum   float64
 	Min   float64
 	Max   float64
-	sk    *ddsketch.DDSketch
-}
-
-func newSketch() *ddsketch.DDSketch {
-	return ddsketch.NewDDSketchFromStoreProvider(indexMapping, store.BufferedPaginatedStoreConstructor)
+	sk    *sketch
 }
 
 // Add records one value in microseconds. Negative values count as 0.
@@ -51,7 +38,7 @@ func (d *Dist) Add(us float64) {
 		us = 0
 	}
 	if d.sk == nil {
-		d.sk = newSketch()
+		d.sk = new(sketch)
 	}
 	if d.Count == 0 || us < d.Min {
 		d.Min = us
@@ -61,7 +48,7 @@ func (d *Dist) Add(us float64) {
 	}
 	d.Count++
 	d.Sum += us
-	_ = d.sk.Add(us) // fails only for values the mapping cannot index, which Add excludes
+	d.sk.add(us)
 }
 
 // Merge adds every value of o into d.
@@ -78,10 +65,10 @@ func (d *Dist) Merge(o *Dist) {
 	d.Count += o.Count
 	d.Sum += o.Sum
 	if d.sk == nil {
-		d.sk = newSketch()
+		d.sk = new(sketch)
 	}
 	if o.sk != nil {
-		_ = d.sk.MergeWith(o.sk) // same mapping everywhere, cannot fail
+		d.sk.merge(o.sk)
 	}
 }
 
@@ -90,7 +77,7 @@ func (d *Dist) Reset() {
 	sk := d.sk
 	*d = Dist{}
 	if sk != nil {
-		sk.Clear()
+		sk.clear()
 		d.sk = sk
 	}
 }
@@ -109,9 +96,9 @@ func (d *Dist) Quantile(q float64) float64 {
 	if d.Count == 0 || d.sk == nil {
 		return math.NaN()
 	}
-	v, err := d.sk.GetValueAtQuantile(q)
-	if err != nil {
-		return math.NaN()
+	v := d.sk.quantile(q)
+	if math.IsNaN(v) {
+		return v
 	}
 	return math.Min(math.Max(v, d.Min), d.Max)
 }
@@ -146,11 +133,16 @@ func (d *Dist) Sketch() []byte {
 		return nil
 	}
 	var b []byte
-	d.sk.Encode(&b, true)
+	d.sk.encode(&b)
 	return b
 }
 
 const maxSketchBins = 100000
+
+// minIndex is the lowest index a value Add indexes can have; lower ones
+// only come from damaged or hostile input, and would make the bins span
+// far too wide a range.
+var minIndex = logMapping.Index(minIndexable)
 
 // SetSketch replaces d's sketch by a decoded one. It checks the encoding
 // against hostile input: bounded bins, no negative values, and a total that
@@ -175,7 +167,7 @@ func (d *Dist) SetSketch(b []byte) error {
 	sparse.GetPositiveValueStore().ForEach(func(index int, count float64) bool {
 		bins++
 		v := indexMapping.Value(index)
-		if bins > maxSketchBins || v > 2*MaxMicros || count < 0 || math.IsNaN(count) {
+		if bins > maxSketchBins || v > 2*MaxMicros || index < minIndex || count < 0 || math.IsNaN(count) {
 			bad = errors.New("sketch out of range")
 			return true
 		}
@@ -187,10 +179,11 @@ func (d *Dist) SetSketch(b []byte) error {
 	if n := sparse.GetCount(); math.Abs(n-float64(d.Count)) > 0.5 {
 		return fmt.Errorf("sketch holds %.0f values, count says %d", n, d.Count)
 	}
-	sk := newSketch()
-	if err := sk.MergeWith(sparse); err != nil {
-		return fmt.Errorf("load sketch: %w", err)
-	}
+	sk := &sketch{zero: sparse.GetZeroCount()}
+	sparse.GetPositiveValueStore().ForEach(func(index int, count float64) bool {
+		sk.addCount(index, count)
+		return false
+	})
 	d.sk = sk
 	return nil
 }
