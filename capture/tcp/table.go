@@ -19,9 +19,9 @@ type flowKey struct {
 	ports uint32
 }
 
-func (k *flowKey) equal(o *flowKey) bool {
-	return k.addr[1] == o.addr[1] && k.addr[3] == o.addr[3] && k.ports == o.ports &&
-		k.addr[0] == o.addr[0] && k.addr[2] == o.addr[2]
+func (c *conn) hasKey(k *flowKey) bool {
+	return c.addr[1] == k.addr[1] && c.addr[3] == k.addr[3] && c.ports == k.ports &&
+		c.addr[0] == k.addr[0] && c.addr[2] == k.addr[2]
 }
 
 // addrWords returns an address as two big-endian words, IPv4 mapped.
@@ -38,11 +38,15 @@ func makeKey(p *packet.Packet, k *flowKey) (srcLo bool) {
 	sa, sb := addrWords(&p.Src, p.V6)
 	da, db := addrWords(&p.Dst, p.V6)
 	srcLo = sa < da || sa == da && (sb < db || sb == db && p.SrcPort <= p.DstPort)
-	if srcLo {
-		*k = flowKey{[4]uint64{sa, sb, da, db}, uint32(p.SrcPort)<<16 | uint32(p.DstPort)}
-	} else {
-		*k = flowKey{[4]uint64{da, db, sa, sb}, uint32(p.DstPort)<<16 | uint32(p.SrcPort)}
+	// Field by field: a composite literal is built on the stack and copied
+	// with 16-byte moves, which stall on its 8-byte stores.
+	lp, hp := uint32(p.SrcPort), uint32(p.DstPort)
+	if !srcLo {
+		sa, sb, da, db = da, db, sa, sb
+		lp, hp = hp, lp
 	}
+	k.addr[0], k.addr[1], k.addr[2], k.addr[3] = sa, sb, da, db
+	k.ports = lp<<16 | hp
 	return srcLo
 }
 
@@ -89,9 +93,7 @@ func (t *table) lookup(k *flowKey, h uint32, s *slab) int32 {
 			return -1
 		}
 		if uint32(v) == h {
-			idx := int32(v>>32) - 1
-			if c := s.at(idx); c.addr[1] == k.addr[1] && c.addr[3] == k.addr[3] && c.ports == k.ports &&
-				c.addr[0] == k.addr[0] && c.addr[2] == k.addr[2] {
+			if idx := int32(v>>32) - 1; s.at(idx).hasKey(k) {
 				return idx
 			}
 		}

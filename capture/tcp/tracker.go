@@ -266,7 +266,12 @@ func (t *Tracker) open(p *packet.Packet, k *flowKey, h uint32, srcLo bool) {
 	}
 	idx := t.alloc()
 	c := t.slab.at(idx)
-	*c = conn{addr: k.addr, ports: k.ports, iface: p.Iface, prev: -1, next: -1, lastSeen: p.TS, pendWin: t.window(p.TS)}
+	// Zeroed in place, then field by field: a composite literal would be
+	// built on the stack and copied over with wide moves that stall.
+	*c = conn{}
+	c.addr[0], c.addr[1], c.addr[2], c.addr[3] = k.addr[0], k.addr[1], k.addr[2], k.addr[3]
+	c.ports, c.iface, c.prev, c.next = k.ports, p.Iface, -1, -1
+	c.lastSeen, c.pendWin = p.TS, t.window(p.TS)
 	t.tab.insert(h, idx)
 	src, dst := packetEndpoints(p)
 	var clientIsSrc bool
