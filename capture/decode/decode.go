@@ -268,6 +268,14 @@ func tcp(data []byte, seg int, p *packet.Packet) Reason {
 // kind but an unexpected length is skipped; an impossible length ends the
 // walk (see Decode).
 func options(opt []byte, p *packet.Packet) {
+	// The usual options of an established connection first: NOP, NOP,
+	// timestamps (RFC 7323's recommended layout).
+	if len(opt) >= 12 && binary.BigEndian.Uint32(opt) == 0x0101080a {
+		p.HasTS = true
+		p.TSval = binary.BigEndian.Uint32(opt[4:8])
+		p.TSecr = binary.BigEndian.Uint32(opt[8:12])
+		opt = opt[12:]
+	}
 	for len(opt) > 0 {
 		kind := opt[0]
 		if kind == 0 { // end of option list

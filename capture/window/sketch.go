@@ -17,16 +17,43 @@ import (
 type sketch struct {
 	zero  float64
 	base  int                 // page number of pages[0]
-	pages []*[pageLen]float64 // nil where no value fell
+	pages []*[pageLen]float64 // nil where no value fell; starts as first[:]
+	n     int                 // values in buf
+	// buf holds the latest values until it is full: counting them into
+	// their bins in a batch lets the CPU overlap the cache misses on the
+	// pages, where one at a time each would stall the packet path (a live
+	// capture streams the ring through the caches). Every reader flushes
+	// it first; a sketch with an empty buffer (decoded, or flushed) is not
+	// written by readers.
+	buf   [bufLen]float64
+	first [firstPages]*[pageLen]float64 // pages' first array, in the same object
 }
 
 const (
-	pageBits = 5
-	pageLen  = 1 << pageBits
+	pageBits   = 5
+	pageLen    = 1 << pageBits
+	bufLen     = 16
+	firstPages = 8
 )
 
 // add counts one value v ≥ 0 (not NaN), as DDSketch.Add does.
 func (s *sketch) add(v float64) {
+	if s.n == bufLen {
+		s.flush()
+	}
+	s.buf[s.n] = v
+	s.n++
+}
+
+// flush counts the buffered values into their bins.
+func (s *sketch) flush() {
+	for _, v := range s.buf[:s.n] {
+		s.count(v)
+	}
+	s.n = 0
+}
+
+func (s *sketch) count(v float64) {
 	if v <= minIndexable {
 		s.zero++
 		return
@@ -57,7 +84,7 @@ func (s *sketch) addCount(i int, count float64) {
 func (s *sketch) page(n int) *[pageLen]float64 {
 	if len(s.pages) == 0 {
 		s.base = n - 2
-		s.pages = make([]*[pageLen]float64, 8)
+		s.pages = s.first[:]
 	}
 	if p := n - s.base; p < 0 {
 		grow := max(-p, len(s.pages)/2, 4)
@@ -78,6 +105,9 @@ func (s *sketch) page(n int) *[pageLen]float64 {
 
 // forEach calls f for every non-empty bin in index order.
 func (s *sketch) forEach(f func(i int, count float64)) {
+	if s.n > 0 {
+		s.flush()
+	}
 	for p, pg := range s.pages {
 		if pg == nil {
 			continue
@@ -91,6 +121,12 @@ func (s *sketch) forEach(f func(i int, count float64)) {
 }
 
 func (s *sketch) merge(o *sketch) {
+	if o.n > 0 {
+		o.flush()
+	}
+	if s.n > 0 {
+		s.flush()
+	}
 	s.zero += o.zero
 	for p, pg := range o.pages {
 		if pg == nil {
@@ -109,7 +145,7 @@ func (s *sketch) merge(o *sketch) {
 }
 
 func (s *sketch) clear() {
-	s.zero = 0
+	s.zero, s.n = 0, 0
 	for _, pg := range s.pages {
 		if pg != nil {
 			*pg = [pageLen]float64{}
@@ -120,14 +156,14 @@ func (s *sketch) clear() {
 // total is DDSketch.GetCount.
 func (s *sketch) total() float64 {
 	var n float64
-	s.forEach(func(_ int, c float64) { n += c })
+	s.forEach(func(_ int, c float64) { n += c }) // flushes first: zero is complete
 	return s.zero + n
 }
 
 // quantile is DDSketch.GetValueAtQuantile for a sketch with no negative
 // values, with BufferedPaginatedStore.KeyAtRank.
 func (s *sketch) quantile(q float64) float64 {
-	count := s.total()
+	count := s.total() // flushes
 	if q < 0 || q > 1 || count == 0 {
 		return math.NaN()
 	}
@@ -161,6 +197,9 @@ func (s *sketch) quantile(q float64) float64 {
 // choosing per store between contiguous counts and index deltas as
 // ddsketch's DenseStore does, whichever is shorter.
 func (s *sketch) encode(b *[]byte) {
+	if s.n > 0 {
+		s.flush()
+	}
 	if s.zero != 0 {
 		enc.EncodeFlag(b, enc.FlagZeroCountVarFloat)
 		enc.EncodeVarfloat64(b, s.zero)
