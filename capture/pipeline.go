@@ -170,6 +170,9 @@ func (p *pipeline) loop(ctx context.Context, src Source) error {
 					return ctx.Err()
 				}
 				if now := time.Now().UnixNano(); p.cfg.Live && now >= p.nextHouse {
+					// Counters first: whoever receives a window closed
+					// here finds every packet before it counted.
+					p.publish()
 					p.housekeep(now)
 				}
 				p.publish()
