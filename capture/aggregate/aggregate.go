@@ -12,6 +12,12 @@
 // second, partial summary: the receiver merges summaries of the same server
 // and window, so nothing is lost or counted twice. Flush hands on every open
 // summary at once (the end of input, or a periodic partial flush).
+//
+// It is also a tcp.ServerSink: the tracker holds a handle per connection,
+// and each handle caches the summary its server's last event went to, so
+// that the per-sample path makes no map lookup. The handles of servers no
+// connection refers to any more are reused; the slots behind them stay
+// allocated at their peak number, like the tracker's connections.
 package aggregate
 
 import (
