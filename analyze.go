@@ -20,6 +20,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/filter"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -106,7 +107,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 // splitInputs separates capture files (the leading arguments that name an
 // existing file, or "-") from the words of the filter expression, which run
 // from the first other argument to the end.
-func splitInputs(args []string) (files []string, filter string, err error) {
+func splitInputs(args []string) (files []string, expr string, err error) {
 	i := 0
 	for ; i < len(args); i++ {
 		a := args[i]
@@ -125,6 +126,12 @@ func splitInputs(args []string) (files []string, filter string, err error) {
 		break
 	}
 	if len(files) == 0 {
+		if len(args) > 0 {
+			if _, perr := filter.Parse(strings.Join(args, " ")); perr != nil {
+				_, err := os.Stat(args[0]) // not a filter either: say why it is no file
+				return nil, "", fmt.Errorf("analyze: %w", err)
+			}
+		}
 		return nil, "", fmt.Errorf("analyze: no capture file given: %w", errUsage)
 	}
 	return files, strings.Join(args[i:], " "), nil

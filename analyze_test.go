@@ -264,6 +264,7 @@ func TestAnalyzeErrors(t *testing.T) {
 		want string
 	}{
 		{"missing file", []string{"nosuch/capture.pcap"}, 1, "no such file"},
+		{"missing bare name", []string{"nosuchcapture"}, 1, "no such file"},
 		{"no file", []string{"port", "80"}, 2, "no capture file"},
 		{"not a capture", []string{garbage}, 1, "garbage.pcap"},
 		{"bad format", []string{"--format", "xml", path}, 2, "table or json"},
