@@ -70,12 +70,10 @@ func checkFigures(count uint64, sum, lo, hi float64) error {
 	return nil
 }
 
-// distAcc merges stored distributions.
-type distAcc struct {
-	count         uint64
-	sum, min, max float64
-	bins          bins
-}
+// distAcc merges stored distributions: each sketch is decoded straight
+// into the merged window.Dist (window.Dist.MergeEncoded), which bounds what
+// a damaged blob can allocate.
+type distAcc struct{ d window.Dist }
 
 // add merges one stored distribution (empty or nil adds nothing).
 func (a *distAcc) add(b []byte) error {
@@ -86,22 +84,23 @@ func (a *distAcc) add(b []byte) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	if err := a.bins.decode(sketch); err != nil {
-		return fmt.Errorf("decode sketch: %w", err)
-	}
-	if a.count == 0 || lo < a.min {
-		a.min = lo
-	}
-	if a.count == 0 || hi > a.max {
-		a.max = hi
-	}
-	a.count += n
-	a.sum += sum
-	return nil
+	return a.d.MergeEncoded(n, sum, lo, hi, sketch)
 }
 
-// addCountSum merges only the count and sum of a stored distribution.
-func (a *distAcc) addCountSum(b []byte) error {
+// blob encodes the merged distribution, nil when empty.
+func (a *distAcc) blob() []byte { return encodeDist(&a.d) }
+
+// dist returns the merged distribution. It shares its sketch with a:
+// a is not to be used afterwards.
+func (a *distAcc) dist() (window.Dist, error) { return a.d, nil }
+
+// countSum merges only the count and sum of stored distributions.
+type countSum struct {
+	count uint64
+	sum   float64
+}
+
+func (a *countSum) add(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -111,40 +110,11 @@ func (a *distAcc) addCountSum(b []byte) error {
 	return err
 }
 
-func (a *distAcc) avg() float64 {
+func (a *countSum) avg() float64 {
 	if a.count == 0 {
 		return math.NaN()
 	}
 	return a.sum / float64(a.count)
-}
-
-// blob encodes the merged distribution, nil when empty.
-func (a *distAcc) blob() []byte {
-	if a.count == 0 {
-		return nil
-	}
-	b := binary.AppendUvarint(make([]byte, 0, 64), a.count)
-	for _, v := range [...]float64{a.sum, a.min, a.max} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	}
-	a.bins.encode(&b)
-	return b
-}
-
-// dist returns the merged distribution as a window.Dist. The sketch
-// goes through the accumulator's bounded bins first, which also protects
-// window.Dist.SetSketch from damaged bin ranges.
-func (a *distAcc) dist() (window.Dist, error) {
-	if a.count == 0 {
-		return window.Dist{}, nil
-	}
-	sk := make([]byte, 0, 16+2*len(a.bins.counts))
-	a.bins.encode(&sk)
-	d := window.Dist{Count: a.count, Sum: a.sum, Min: a.min, Max: a.max}
-	if err := d.SetSketch(sk); err != nil {
-		return window.Dist{}, err
-	}
-	return d, nil
 }
 
 // decodeDist decodes one stored distribution.

@@ -125,7 +125,7 @@ type serverAgg struct {
 }
 
 type sparkAgg struct {
-	rtt, resp   distAcc // count and sum only
+	rtt, resp   countSum
 	connections uint64
 }
 
@@ -148,10 +148,10 @@ func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
 			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
 		}
 	}
-	if err := sp.rtt.addCountSum(s.blobs[window.RTT]); err != nil {
+	if err := sp.rtt.add(s.blobs[window.RTT]); err != nil {
 		return err
 	}
-	return sp.resp.addCountSum(s.blobs[window.ResponseTime])
+	return sp.resp.add(s.blobs[window.ResponseTime])
 }
 
 func (a *serverAgg) summary() (ServerSummary, error) {

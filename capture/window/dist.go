@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // RelativeAccuracy of every quantile sketch. Merging DDSketches is exact,
@@ -56,6 +53,17 @@ func (d *Dist) Merge(o *Dist) {
 	if o.Count == 0 {
 		return
 	}
+	if d.sk == nil {
+		d.sk = new(sketch)
+	}
+	if o.sk != nil {
+		d.sk.merge(o.sk)
+	}
+	d.mergeFigures(o)
+}
+
+// mergeFigures merges the exact figures of a non-empty o into d.
+func (d *Dist) mergeFigures(o *Dist) {
 	if d.Count == 0 || o.Min < d.Min {
 		d.Min = o.Min
 	}
@@ -64,12 +72,6 @@ func (d *Dist) Merge(o *Dist) {
 	}
 	d.Count += o.Count
 	d.Sum += o.Sum
-	if d.sk == nil {
-		d.sk = new(sketch)
-	}
-	if o.sk != nil {
-		d.sk.merge(o.sk)
-	}
 }
 
 // Reset empties d, keeping its sketch's memory.
@@ -137,16 +139,11 @@ func (d *Dist) Sketch() []byte {
 	return b
 }
 
-const maxSketchBins = 100000
-
-// minIndex is the lowest index a value Add indexes can have; lower ones
-// only come from damaged or hostile input, and would make the bins span
-// far too wide a range.
-var minIndex = logMapping.Index(minIndexable)
-
-// SetSketch replaces d's sketch by a decoded one. It checks the encoding
-// against hostile input: bounded bins, no negative values, and a total that
-// matches d.Count.
+// SetSketch replaces d's sketch by the encoded one b (as Sketch encodes
+// it), decoded straight into d's sketch pages. It checks the encoding
+// against hostile input (see decodeSketch: bounded bin indexes and bins,
+// finite non-negative counts, no negative values) and that its total
+// matches d.Count. On error d's sketch is unchanged.
 func (d *Dist) SetSketch(b []byte) error {
 	if d.Count == 0 {
 		if len(b) != 0 {
@@ -155,36 +152,59 @@ func (d *Dist) SetSketch(b []byte) error {
 		d.sk = nil
 		return nil
 	}
-	sparse, err := ddsketch.DecodeDDSketch(b, store.SparseStoreConstructor, indexMapping)
+	sk := new(sketch)
+	total, err := decodeSketch(b, sk)
 	if err != nil {
 		return fmt.Errorf("decode sketch: %w", err)
 	}
-	if !sparse.GetNegativeValueStore().IsEmpty() {
-		return errors.New("sketch has negative values")
+	if err := checkTotal(total, d.Count); err != nil {
+		return err
 	}
-	bins := 0
-	var bad error
-	sparse.GetPositiveValueStore().ForEach(func(index int, count float64) bool {
-		bins++
-		v := indexMapping.Value(index)
-		if bins > maxSketchBins || v > 2*MaxMicros || index < minIndex || count < 0 || math.IsNaN(count) {
-			bad = errors.New("sketch out of range")
-			return true
-		}
-		return false
-	})
-	if bad != nil {
-		return bad
-	}
-	if n := sparse.GetCount(); math.Abs(n-float64(d.Count)) > 0.5 {
-		return fmt.Errorf("sketch holds %.0f values, count says %d", n, d.Count)
-	}
-	sk := &sketch{zero: sparse.GetZeroCount()}
-	sparse.GetPositiveValueStore().ForEach(func(index int, count float64) bool {
-		sk.addCount(index, count)
-		return false
-	})
 	d.sk = sk
+	return nil
+}
+
+// MergeEncoded merges into d the distribution of count values with the
+// given sum, min, max and encoded sketch (as Sketch encodes it), with the
+// same checks as UnmarshalBinary: it is d.Merge of what SetSketch would
+// decode, without building that Dist (the way to merge many stored
+// distributions). A count of 0 merges nothing and needs an empty sketch.
+// On error d is unchanged.
+func (d *Dist) MergeEncoded(count uint64, sum, min, max float64, sk []byte) error {
+	o := Dist{Count: count, Sum: sum, Min: min, Max: max}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if count == 0 {
+		if len(sk) != 0 {
+			return errors.New("sketch given for an empty distribution")
+		}
+		return nil
+	}
+	// Check everything first, so that a failure leaves d as it was.
+	total, err := decodeSketch(sk, nil)
+	if err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
+	}
+	if err := checkTotal(total, count); err != nil {
+		return err
+	}
+	if d.sk == nil {
+		d.sk = new(sketch)
+	} else if d.sk.n > 0 {
+		d.sk.flush()
+	}
+	if _, err := decodeSketch(sk, d.sk); err != nil {
+		panic("window: sketch decodes differently twice: " + err.Error())
+	}
+	d.mergeFigures(&o)
+	return nil
+}
+
+func checkTotal(total float64, count uint64) error {
+	if math.Abs(total-float64(count)) > 0.5 {
+		return fmt.Errorf("sketch holds %.0f values, count says %d", total, count)
+	}
 	return nil
 }
 
