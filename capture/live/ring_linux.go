@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -87,12 +86,6 @@ func (r *ring) status() *uint32 {
 // costs one needless wait at stop.
 func (r *ring) numPkts() *uint32 {
 	return (*uint32)(unsafe.Pointer(&r.mem[r.block*r.blockSize+blockNumOff]))
-}
-
-// handedOver reports whether the kernel has handed the current block over.
-// Its argument is ignored: it serves as a syscall.RawConn.Read condition.
-func (r *ring) handedOver(uintptr) bool {
-	return atomic.LoadUint32(r.status())&unix.TP_STATUS_USER != 0
 }
 
 // acquire takes the current block if the kernel has handed it over.
@@ -206,48 +199,14 @@ func (s *Source) awaitRetire() {
 	if r.owned || len(s.pollFDs) == 0 || atomic.LoadUint32(r.numPkts()) == 0 {
 		return
 	}
-	if s.raw != nil {
-		// The stop's wake-up deadline, set under mu, must not cut this
-		// wait short: let it land first.
-		s.mu.Lock()
-		//lint:ignore SA2001 empty critical section orders the deadlines
-		s.mu.Unlock()
-		_ = s.waitPoller(s.timeout+10, s.blockReady)
-		return
-	}
 	fds := s.pollFDs[:1]
 	fds[0].Revents = 0
 	_, _ = unix.Poll(fds, s.timeout+10)
 }
 
-// waitPoller parks until ready holds or ms milliseconds pass; it returns
-// the deadline error then.
-func (s *Source) waitPoller(ms int, ready func(uintptr) bool) error {
-	if err := s.file.SetReadDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond)); err != nil {
-		return err
-	}
-	return s.raw.Read(ready)
-}
-
 // wait polls until the kernel may have handed over a block. It returns
 // capture.ErrIdle after a quiet poll interval.
 func (s *Source) wait() error {
-	if s.raw != nil {
-		err := s.waitPoller(s.timeout, s.woken)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			if s.done.Load() {
-				return nil // ReadFrame drains, then returns ctx.Err()
-			}
-			// A pending socket error wakes the poller only once.
-			s.clearSocketError()
-			return capture.ErrIdle
-		default:
-			return fmt.Errorf("wait for capture on %s: %w", s.name, err)
-		}
-	}
 	s.pollFDs[0].Revents, s.pollFDs[1].Revents = 0, 0
 	n, err := unix.Poll(s.pollFDs, s.timeout)
 	switch {

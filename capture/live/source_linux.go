@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -31,15 +29,6 @@ type Source struct {
 	ring    ring
 	pollFDs []unix.PollFd
 	timeout int // poll timeout, ms
-
-	// file, on a duplicate of fd, is registered with the runtime's
-	// poller: a ReadFrame waiting for a block parks its goroutine instead
-	// of holding a thread in poll(2), which would keep the runtime's
-	// monitor thread waking every few microseconds to take the processor
-	// back. nil when registration failed; wait then polls pollFDs.
-	file              *os.File
-	raw               syscall.RawConn
-	blockReady, woken func(uintptr) bool // method values, made once
 
 	// Drain state once ctx is done; used by ReadFrame's goroutine only.
 	drainStarted, drained bool
@@ -94,7 +83,6 @@ func open(ctx context.Context, cfg Config, user []bpf.Instruction, names []strin
 		return nil, err
 	}
 	s.timeout = int(cfg.BlockTimeout / time.Millisecond)
-	s.usePoller()
 	return s, nil
 }
 
@@ -117,40 +105,6 @@ func resolve(fd int, names []string) ([]int32, error) {
 	return idx, nil
 }
 
-// usePoller registers the socket with the runtime's poller, through an
-// os.File on a duplicate of fd, if the socket can be made non-blocking and
-// registered; otherwise wait keeps polling pollFDs.
-func (s *Source) usePoller() {
-	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	if err := unix.SetNonblock(dup, true); err != nil {
-		_ = unix.Close(dup)
-		return
-	}
-	f := os.NewFile(uintptr(dup), "packet socket")
-	raw, err := f.SyscallConn()
-	if err == nil {
-		err = f.SetReadDeadline(time.Time{})
-	}
-	if err != nil {
-		_ = f.Close()
-		_ = unix.SetNonblock(s.fd, false) // the flag is shared with dup
-		return
-	}
-	s.mu.Lock()
-	s.file, s.raw = f, raw
-	s.mu.Unlock()
-	s.blockReady, s.woken = s.ring.handedOver, s.readyOrDone
-}
-
-// readyOrDone is the poller's condition for wait: a block handed over or
-// the context done.
-func (s *Source) readyOrDone(uintptr) bool {
-	return s.done.Load() || s.ring.handedOver(0)
-}
-
 // watch makes eventFD readable once ctx is done, so that a ReadFrame
 // blocked in poll wakes up at once.
 func (s *Source) watch(ctx context.Context) error {
@@ -164,16 +118,12 @@ func (s *Source) watch(ctx context.Context) error {
 		{Fd: int32(efd), Events: unix.POLLIN},
 	}
 	s.stopCtx = context.AfterFunc(ctx, func() {
+		s.done.Store(true)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.done.Store(true)
 		if !s.closed {
 			one := [8]byte{1}
 			_, _ = unix.Write(efd, one[:])
-			if s.file != nil {
-				// A deadline in the past wakes a waiting ReadFrame.
-				_ = s.file.SetReadDeadline(time.Unix(1, 0))
-			}
 		}
 	})
 	return nil
@@ -214,9 +164,6 @@ func (s *Source) release() error {
 	}
 	if s.eventFD >= 0 {
 		errs = append(errs, unix.Close(s.eventFD))
-	}
-	if s.file != nil {
-		errs = append(errs, s.file.Close())
 	}
 	errs = append(errs, unix.Close(s.fd))
 	return errors.Join(errs...)
