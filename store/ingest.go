@@ -174,6 +174,53 @@ type ingest struct {
 	servers   map[string]int64 // ids looked up or created in this transaction
 	rolled    rollupState
 	insert    *sql.Stmt
+	stmts     *stmtCache
+}
+
+// querier is what mergeRow and insertRow need: a *sql.Tx, or a stmtCache
+// over one.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// stmtCache prepares each statement once per transaction: re-parsing the
+// same SQL for every merged row otherwise costs a quarter of ingest.
+// Statements prepared on a transaction close with it.
+type stmtCache struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[string]*sql.Stmt)
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (in *ingest) run(ctx context.Context) error {
@@ -183,6 +230,7 @@ func (in *ingest) run(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	in.tx = tx
+	in.stmts = &stmtCache{tx: tx}
 	res, err := tx.ExecContext(ctx, "INSERT INTO batches (id, received) VALUES (?, ?) ON CONFLICT DO NOTHING", in.b.ID, in.now.Unix())
 	if err != nil {
 		return fmt.Errorf("record batch id: %w", err)
@@ -235,12 +283,12 @@ func (in *ingest) window(ctx context.Context, s *window.Summary) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		if err := mergeRow(ctx, in.tx, "windows", server, start, in.sensor, &e); err != nil {
+		if err := mergeRow(ctx, in.stmts, "windows", server, start, in.sensor, &e); err != nil {
 			return err
 		}
 	}
 	if in.rolled.covers(server, start) {
-		return mergeRow(ctx, in.tx, "hours", server, hourOf(start), in.sensor, &e)
+		return mergeRow(ctx, in.stmts, "hours", server, hourOf(start), in.sensor, &e)
 	}
 	return nil
 }
@@ -268,7 +316,7 @@ func (in *ingest) serverID(ctx context.Context, addr string) (int64, error) {
 
 // mergeRow merges e into the row (server, start, sensor) of table,
 // inserting it when absent.
-func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, e *encoded) error {
+func mergeRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
 	rows, err := tx.QueryContext(ctx, "SELECT "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
 		server, start, sensor)
 	if err != nil {
@@ -309,7 +357,7 @@ func mergeRow(ctx context.Context, tx *sql.Tx, table string, server, start, sens
 
 var setCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
 
-func insertRow(ctx context.Context, tx *sql.Tx, table string, server, start, sensor int64, e *encoded) error {
+func insertRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
 	args, err := e.args()
 	if err != nil {
 		return err
