@@ -73,7 +73,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	if *conns {
 		enc := json.NewEncoder(out)
 		cfg.OnRecord = func(r *tcp.Record) {
-			if err := enc.Encode(connectionJSON(r)); err != nil && recErr == nil {
+			if err := enc.Encode(r); err != nil && recErr == nil {
 				recErr = err
 			}
 		}
@@ -375,45 +375,4 @@ func humanBytes(n uint64) string {
 		i++
 	}
 	return fmt.Sprintf("%.3g%cB", v, suffix[i])
-}
-
-type transactionJSON struct {
-	RequestAt     string   `json:"request_at"`
-	ResponseTime  *float64 `json:"response_time_us"`
-	TransferTime  *float64 `json:"transfer_time_us"`
-	RequestBytes  uint64   `json:"request_bytes"`
-	ResponseBytes uint64   `json:"response_bytes"`
-}
-
-type connJSON struct {
-	Client       string            `json:"client"`
-	Server       string            `json:"server"`
-	Start        string            `json:"start"`
-	Outcome      string            `json:"outcome"`
-	Reset        bool              `json:"reset"`
-	SynRetries   uint64            `json:"syn_retries"`
-	RTTServer    *float64          `json:"rtt_server_us"`
-	RTTClient    *float64          `json:"rtt_client_us"`
-	ConnectTime  *float64          `json:"connect_time_us"`
-	Retransmits  uint64            `json:"retransmits"`
-	BytesTo      uint64            `json:"bytes_to_server"`
-	BytesFrom    uint64            `json:"bytes_from_server"`
-	Transactions []transactionJSON `json:"transactions"`
-}
-
-func connectionJSON(r *tcp.Record) connJSON {
-	c := connJSON{
-		Client: r.Client.String(), Server: r.Server.String(), Start: r.Start.UTC().Format(tcp.TimeFormat),
-		Outcome: r.Outcome, Reset: r.Reset, SynRetries: r.SynRetries,
-		RTTServer: r.RTTServer, RTTClient: r.RTTClient, ConnectTime: r.ConnectTime,
-		Retransmits: r.Retransmits, BytesTo: r.BytesTo, BytesFrom: r.BytesFrom,
-		Transactions: make([]transactionJSON, 0, len(r.Transactions)),
-	}
-	for _, t := range r.Transactions {
-		c.Transactions = append(c.Transactions, transactionJSON{
-			RequestAt: t.RequestAt.UTC().Format(tcp.TimeFormat), ResponseTime: t.ResponseTime,
-			TransferTime: t.TransferTime, RequestBytes: t.RequestBytes, ResponseBytes: t.ResponseBytes,
-		})
-	}
-	return c
 }

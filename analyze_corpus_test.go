@@ -56,6 +56,32 @@ func runAnalyze(t testing.TB, args ...string) (stdout, stderr string, code int) 
 	return o.String(), e.String(), code
 }
 
+// connJSON is DESIGN.md's --connections line as a reader sees it, kept
+// apart from the tracker's Record so that the format itself is tested.
+type connJSON struct {
+	Client       string            `json:"client"`
+	Server       string            `json:"server"`
+	Start        string            `json:"start"`
+	Outcome      string            `json:"outcome"`
+	Reset        bool              `json:"reset"`
+	SynRetries   uint64            `json:"syn_retries"`
+	RTTServer    *float64          `json:"rtt_server_us"`
+	RTTClient    *float64          `json:"rtt_client_us"`
+	ConnectTime  *float64          `json:"connect_time_us"`
+	Retransmits  uint64            `json:"retransmits"`
+	BytesTo      uint64            `json:"bytes_to_server"`
+	BytesFrom    uint64            `json:"bytes_from_server"`
+	Transactions []transactionJSON `json:"transactions"`
+}
+
+type transactionJSON struct {
+	RequestAt     string   `json:"request_at"`
+	ResponseTime  *float64 `json:"response_time_us"`
+	TransferTime  *float64 `json:"transfer_time_us"`
+	RequestBytes  uint64   `json:"request_bytes"`
+	ResponseBytes uint64   `json:"response_bytes"`
+}
+
 func parseConnections(t *testing.T, out string) []connJSON {
 	t.Helper()
 	var conns []connJSON

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -178,6 +179,27 @@ type Transaction struct {
 
 // TimeFormat is RFC 3339 with nanoseconds, fixed width.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// MarshalJSON writes r as `pastmon analyze --connections` prints it: times
+// in UTC and TimeFormat, fields in declaration order.
+func (r *Record) MarshalJSON() ([]byte, error) {
+	type plain Record
+	return json.Marshal(struct {
+		Client netip.AddrPort `json:"client"`
+		Server netip.AddrPort `json:"server"`
+		Start  string         `json:"start"`
+		*plain
+	}{r.Client, r.Server, r.Start.UTC().Format(TimeFormat), (*plain)(r)})
+}
+
+// MarshalJSON writes t with RequestAt in UTC and TimeFormat.
+func (t Transaction) MarshalJSON() ([]byte, error) {
+	type plain Transaction
+	return json.Marshal(struct {
+		RequestAt string `json:"request_at"`
+		plain
+	}{t.RequestAt.UTC().Format(TimeFormat), plain(t)})
+}
 
 func us(ns int64) float64 { return float64(ns) / 1e3 }
 
