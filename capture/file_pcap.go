@@ -13,14 +13,14 @@ import (
 // length exceeds the original length, which tcpdump, tshark and real
 // (buggy) writers accept, and this one reuses one buffer for every record.
 type pcapReader struct {
-	br        *bufio.Reader
-	bigEndian bool
-	nanos     bool
-	link      uint16
-	snaplen   int
-	hdrLen    int // 16, or 24 in the modified format
-	hdr       [24]byte
-	buf       []byte
+	br *bufio.Reader
+	fileOrder
+	nanos   bool
+	link    uint16
+	snaplen int
+	hdrLen  int // 16, or 24 in the modified format
+	hdr     [24]byte
+	buf     []byte
 }
 
 func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
@@ -31,7 +31,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	r := &pcapReader{br: br, hdrLen: 16}
 	magic := binary.LittleEndian.Uint32(h[0:4])
 	if !isPcapMagic(magic) {
-		r.bigEndian = true
+		r.big = true
 		magic = binary.BigEndian.Uint32(h[0:4])
 	}
 	r.nanos = magic == magicPcapNano
@@ -45,20 +45,6 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	r.link = uint16(r.u32(h[20:24]))
 	r.snaplen = int(min(r.u32(h[16:20]), maxRecord))
 	return r, nil
-}
-
-func (r *pcapReader) u16(b []byte) uint16 {
-	if r.bigEndian {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
-}
-
-func (r *pcapReader) u32(b []byte) uint32 {
-	if r.bigEndian {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
 }
 
 // read fills f with the next record; f.Data is r's buffer.

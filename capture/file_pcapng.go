@@ -18,11 +18,11 @@ import (
 // while it reads a hostile 4 GiB record), and so that packet data is
 // handed out straight from the read buffer.
 type pcapngReader struct {
-	br        *bufio.Reader
-	bigEndian bool
-	ifaces    []ngInterface
-	skip      int // bytes of the last packet block still to be skipped
-	buf       []byte
+	br *bufio.Reader
+	fileOrder
+	ifaces []ngInterface
+	skip   int // bytes of the last packet block still to be skipped
+	buf    []byte
 }
 
 type ngInterface struct {
@@ -58,20 +58,6 @@ func newPcapngReader(br *bufio.Reader) (*pcapngReader, error) {
 	return r, nil
 }
 
-func (r *pcapngReader) u16(b []byte) uint16 {
-	if r.bigEndian {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
-}
-
-func (r *pcapngReader) u32(b []byte) uint32 {
-	if r.bigEndian {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
-}
-
 // blockHeader peeks at the next block's type and total length, taking the
 // byte order from a section header's byte-order magic. Nothing is consumed.
 func (r *pcapngReader) blockHeader() (typ, length uint32, err error) {
@@ -88,9 +74,9 @@ func (r *pcapngReader) blockHeader() (typ, length uint32, err error) {
 		}
 		switch {
 		case binary.LittleEndian.Uint32(h[8:12]) == ngByteOrderMagic:
-			r.bigEndian = false
+			r.big = false
 		case binary.BigEndian.Uint32(h[8:12]) == ngByteOrderMagic:
-			r.bigEndian = true
+			r.big = true
 		default:
 			return 0, 0, errors.New("pcapng section header without byte-order magic")
 		}
@@ -154,11 +140,7 @@ func (r *pcapngReader) iface(length uint32) error {
 				return err
 			}
 		case code == 14 && n >= 8: // if_tsoffset
-			if r.bigEndian {
-				ifc.offset = int64(binary.BigEndian.Uint64(val))
-			} else {
-				ifc.offset = int64(binary.LittleEndian.Uint64(val))
-			}
+			ifc.offset = int64(r.u64(val))
 		}
 		step := 4 + (n+3)&^3 // values are padded to 32 bits
 		if step >= len(opt) {
