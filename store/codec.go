@@ -1,73 +1,23 @@
 package store
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"math"
 
 	"github.com/pastmon/pastmon/capture/window"
 )
 
-// A stored distribution (one BLOB per metric, NULL when empty) is:
-// count as uvarint, then sum, min and max as little-endian float64, then
-// the quantile sketch as window.Dist.Sketch encodes it. The store owns
-// this layout (it matches window.Dist.MarshalBinary today) so that it can
-// merge many stored distributions without building a window.Dist for
-// each: the sketches are decoded straight into one accumulator.
-const distHeader = 24
+// A stored distribution is one BLOB per metric, NULL when empty, in
+// window.Dist.MarshalBinary's layout. Merging reads it with
+// window.ParseBinary and window.Dist.MergeEncoded, so many stored
+// distributions merge without building a window.Dist for each.
 
 // encodeDist encodes d, nil when empty.
 func encodeDist(d *window.Dist) []byte {
 	if d.Count == 0 {
 		return nil
 	}
-	b := binary.AppendUvarint(make([]byte, 0, 40), d.Count)
-	for _, v := range [...]float64{d.Sum, d.Min, d.Max} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	}
-	return append(b, d.Sketch()...)
-}
-
-// distHead parses the exact figures of a stored distribution and returns
-// the sketch bytes that follow them.
-func distHead(b []byte) (count uint64, sum, lo, hi float64, sketch []byte, err error) {
-	count, k := binary.Uvarint(b)
-	if k <= 0 {
-		return 0, 0, 0, 0, nil, errors.New("bad count")
-	}
-	if count == 0 {
-		return 0, 0, 0, 0, nil, nil
-	}
-	b = b[k:]
-	if len(b) < distHeader {
-		return 0, 0, 0, 0, nil, errors.New("truncated")
-	}
-	sum = math.Float64frombits(binary.LittleEndian.Uint64(b))
-	lo = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
-	hi = math.Float64frombits(binary.LittleEndian.Uint64(b[16:]))
-	if err := checkFigures(count, sum, lo, hi); err != nil {
-		return 0, 0, 0, 0, nil, err
-	}
-	return count, sum, lo, hi, b[distHeader:], nil
-}
-
-// checkFigures rejects exact figures no distribution of timings can have,
-// as window does for input from outside.
-func checkFigures(count uint64, sum, lo, hi float64) error {
-	for _, v := range [...]float64{sum, lo, hi} {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return errors.New("negative or non-finite figure")
-		}
-	}
-	if lo > hi || hi > window.MaxMicros {
-		return fmt.Errorf("min %g, max %g out of range", lo, hi)
-	}
-	n := float64(count)
-	if sum < n*lo*(1-1e-9)-1e-6 || sum > n*hi*(1+1e-9)+1e-6 {
-		return errors.New("sum outside count × [min, max]")
-	}
-	return nil
+	b, _ := d.MarshalBinary() // cannot fail
+	return b
 }
 
 // distAcc merges stored distributions: each sketch is decoded straight
@@ -80,11 +30,11 @@ func (a *distAcc) add(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	n, sum, lo, hi, sketch, err := distHead(b)
-	if err != nil || n == 0 {
+	e, err := window.ParseBinary(b)
+	if err != nil || e.Count == 0 {
 		return err
 	}
-	return a.d.MergeEncoded(n, sum, lo, hi, sketch)
+	return a.d.MergeEncoded(e.Count, e.Sum, e.Min, e.Max, e.Sketch)
 }
 
 // blob encodes the merged distribution, nil when empty.
@@ -104,9 +54,9 @@ func (a *countSum) add(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	n, sum, _, _, _, err := distHead(b)
-	a.count += n
-	a.sum += sum
+	e, err := window.ParseBinary(b)
+	a.count += e.Count
+	a.sum += e.Sum
 	return err
 }
 

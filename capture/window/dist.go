@@ -279,23 +279,44 @@ func (d *Dist) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (d *Dist) UnmarshalBinary(b []byte) error {
+	h, err := ParseBinary(b)
+	if err != nil {
+		return err
+	}
+	*d = Dist{Count: h.Count, Sum: h.Sum, Min: h.Min, Max: h.Max}
+	return d.SetSketch(h.Sketch)
+}
+
+// Encoded is a distribution as MarshalBinary wrote it: its exact figures,
+// checked, and its sketch still encoded. Merging many stored distributions
+// through MergeEncoded avoids decoding each into a Dist of its own.
+type Encoded struct {
+	Count         uint64
+	Sum, Min, Max float64
+	Sketch        []byte
+}
+
+// ParseBinary reads the figures MarshalBinary wrote and checks them as
+// UnmarshalJSON does; the sketch is left for SetSketch or MergeEncoded.
+func ParseBinary(b []byte) (Encoded, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 {
-		return errors.New("dist: bad count")
+		return Encoded{}, errors.New("dist: bad count")
 	}
 	b = b[k:]
-	*d = Dist{Count: n}
 	if n == 0 {
-		return nil
+		return Encoded{}, nil
 	}
 	if len(b) < 24 {
-		return errors.New("dist: truncated")
+		return Encoded{}, errors.New("dist: truncated")
 	}
-	d.Sum = math.Float64frombits(binary.LittleEndian.Uint64(b))
-	d.Min = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
-	d.Max = math.Float64frombits(binary.LittleEndian.Uint64(b[16:]))
+	d := Dist{Count: n,
+		Sum: math.Float64frombits(binary.LittleEndian.Uint64(b)),
+		Min: math.Float64frombits(binary.LittleEndian.Uint64(b[8:])),
+		Max: math.Float64frombits(binary.LittleEndian.Uint64(b[16:])),
+	}
 	if err := d.validate(); err != nil {
-		return fmt.Errorf("dist: %w", err)
+		return Encoded{}, fmt.Errorf("dist: %w", err)
 	}
-	return d.SetSketch(b[24:])
+	return Encoded{n, d.Sum, d.Min, d.Max, b[24:]}, nil
 }
