@@ -408,6 +408,7 @@ func TestConfigErrors(t *testing.T) {
 		{"block not page sized", Config{BlockSize: 1000}, "not a positive multiple of the page size"},
 		{"block too small for snaplen", Config{BlockSize: 4096, Snaplen: 65535}, "too small for snaplen"},
 		{"negative blocks", Config{NumBlocks: -3}, "out of range"},
+		{"two blocks", Config{NumBlocks: 2}, "ring of 2 blocks"},
 		{"tiny block timeout", Config{BlockTimeout: time.Microsecond}, "block timeout"},
 		{"bad interface name", Config{Interfaces: []string{"eth0/1"}}, `invalid interface name "eth0/1"`},
 		{"long interface name", Config{Interfaces: []string{strings.Repeat("x", 16)}}, "invalid interface name"},
@@ -492,7 +493,7 @@ func TestDropsAccounted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	page := 4096
-	src := openIn(t, ctx, ns, Config{BlockSize: page, NumBlocks: 2, BlockTimeout: testBlockTimeout})
+	src := openIn(t, ctx, ns, Config{BlockSize: page, NumBlocks: minBlocks, BlockTimeout: testBlockTimeout})
 	const sent = 2000
 	err := inNetns(t, ns, func() error {
 		// A receiver that never reads, so no ICMP errors cut the flow.
@@ -521,7 +522,7 @@ func TestDropsAccounted(t *testing.T) {
 	frames := c.stop(t)
 	st := src.Stats()
 	if st.Drops == 0 {
-		t.Fatalf("Stats() = %+v after %d packets into a ring of 2 pages, want drops", st, sent)
+		t.Fatalf("Stats() = %+v after %d packets into a ring of 3 pages, want drops", st, sent)
 	}
 	if got := st.Packets - st.Drops; got != uint64(len(frames)) {
 		t.Errorf("Stats() = %+v: received - dropped = %d, ReadFrame delivered %d", st, got, len(frames))
