@@ -67,6 +67,12 @@ cpu() {
 	fi
 }
 
+# The CPU time counted is what the capturer uses from the moment it is
+# ready until the replay is over: setting the ring up (the kernel zeroes
+# it, some 10-40 ms for either tool here) is not per-packet work.
+settle() { sleep 0.5; }
+since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
 # wait_for FILE TEXT: until TEXT appears in FILE (the capturer is ready).
 wait_for() {
 	for _ in $(seq 100); do
@@ -89,9 +95,11 @@ run_tcpdump() {
 	ip netns exec "$ns" "${pin_capture[@]}" tcpdump -i cap0 -s 256 -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
 	local pid=$!
 	wait_for "$work/tcpdump.err" "listening on"
+	settle
+	setup=$(cpu $pid)
 	pps=$(replay "$work/replay.tcpdump")
 	sleep 2
-	cpus=$(cpu $pid)
+	cpus=$(since "$setup" "$(cpu $pid)")
 	kill -INT $pid
 	wait $pid || true
 	seen=$(awk '/received by filter/ { print $1 }' "$work/tcpdump.err")
@@ -100,12 +108,14 @@ run_tcpdump() {
 
 # run_pastmon [-count]: -count only reads the ring, without analysis.
 run_pastmon() {
-	ip netns exec "$ns" "${pin_capture[@]}" "$work/livecap" -i cap0 -s 256 -blocks 64 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
+	ip netns exec "$ns" "${pin_capture[@]}" "$work/livecap" -i cap0 -s 256 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
 	local pid=$!
 	wait_for "$work/livecap.out" "ready"
+	settle
+	setup=$(cpu $pid)
 	pps=$(replay "$work/replay.pastmon")
 	sleep 2
-	cpus=$(cpu $pid)
+	cpus=$(since "$setup" "$(cpu $pid)")
 	kill -INT $pid
 	wait $pid
 	seen=$(sed -n 's/^kernel_packets=//p' "$work/livecap.out")
@@ -117,6 +127,8 @@ per_m() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c / (n / 1e
 
 echo "live-capture benchmark${pin_replay:+ (tcpreplay on CPU 0, capture on CPU 1)}: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen 256, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 row() { printf '%-28s %14s %14s %14s\n' "$@"; }
+sum_t=0 sum_p=0 sum_r=0
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 for round in $(seq "$ROUNDS"); do
 	run_tcpdump
 	t_pps=$pps t_seen=$seen t_drops=$drops t_cpu=$cpus
@@ -139,4 +151,15 @@ for round in $(seq "$ROUNDS"); do
 	row "CPU s per million packets" "$t_per" "$p_per" "$r_per"
 	row "CPU relative to tcpdump" "1.00x" "$(ratio "$p_per")" "$(ratio "$r_per")"
 	echo "pastmon full decoded $decoded TCP segments"
+	sum_t=$(add "$sum_t" "$t_per") sum_p=$(add "$sum_p" "$p_per") sum_r=$(add "$sum_r" "$r_per")
 done
+# Runs vary by ±20% here (other tenants of the host); the mean over
+# rounds is the figure to compare.
+if [ "$ROUNDS" -gt 1 ]; then
+	mean() { awk -v s="$1" -v n="$ROUNDS" 'BEGIN { printf "%.3f", s / n }'; }
+	t_per=$(mean "$sum_t")
+	echo
+	echo "mean of $ROUNDS rounds"
+	row "CPU s per million packets" "$t_per" "$(mean "$sum_p")" "$(mean "$sum_r")"
+	row "CPU relative to tcpdump" "1.00x" "$(ratio "$(mean "$sum_p")")" "$(ratio "$(mean "$sum_r")")"
+fi

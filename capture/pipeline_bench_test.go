@@ -3,6 +3,8 @@ package capture
 import (
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,6 +98,13 @@ func BenchmarkPipeline(b *testing.B) {
 //
 // The frames are held in memory, in one buffer in file order as a ring
 // would hold them; CPU time per packet is reported beside wall time.
+//
+// Two knobs bring it closer to a live capture. PASTMON_BENCH_PPS=N stamps
+// the frames as a capture at N packets/s would, so that connections live
+// and linger as long as in bench/live.sh. PASTMON_BENCH_NAP=N:D sleeps D
+// after every N packets, as a live reader sleeps between ring blocks:
+// the CPU time per packet shows what each wake-up costs (N=3000 is about
+// a 1 MiB block of these frames, N=100000 a 32 MiB one).
 func BenchmarkPipelineFile(b *testing.B) {
 	path := os.Getenv("PASTMON_BENCH_PCAP")
 	if path == "" {
@@ -128,6 +137,13 @@ func BenchmarkPipelineFile(b *testing.B) {
 		frames[i].Data = buf[start:end:end]
 		start = end
 	}
+	if pps, _ := strconv.Atoi(os.Getenv("PASTMON_BENCH_PPS")); pps > 0 {
+		// Packet times as a live capture at pps would stamp them.
+		t0 := frames[0].TS
+		for i := range frames {
+			frames[i].TS = t0 + int64(i)*int64(time.Second)/int64(pps)
+		}
+	}
 	span := frames[len(frames)-1].TS - frames[0].TS
 	p, err := newPipeline(Config{})
 	if err != nil {
@@ -139,7 +155,11 @@ func BenchmarkPipelineFile(b *testing.B) {
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	round := int64(0)
+	nap, napFor := benchNap(b)
 	for i := 0; i < b.N; i++ {
+		if nap > 0 && i%nap == 0 {
+			time.Sleep(napFor)
+		}
 		j := i % len(frames)
 		if j == 0 && i > 0 {
 			round++
@@ -153,6 +173,24 @@ func BenchmarkPipelineFile(b *testing.B) {
 	if p.stats.Decoded == 0 {
 		b.Fatal("nothing decoded")
 	}
+}
+
+// benchNap parses PASTMON_BENCH_NAP (every N packets, sleep D: "N:D").
+func benchNap(b *testing.B) (int, time.Duration) {
+	v := os.Getenv("PASTMON_BENCH_NAP")
+	if v == "" {
+		return 0, 0
+	}
+	n, d, ok := strings.Cut(v, ":")
+	every, err := strconv.Atoi(n)
+	if err == nil && ok {
+		var dur time.Duration
+		if dur, err = time.ParseDuration(d); err == nil && every > 0 {
+			return every, dur
+		}
+	}
+	b.Fatalf("PASTMON_BENCH_NAP=%q: want N:D, such as 3000:16ms", v)
+	return 0, 0
 }
 
 // cpuTime is the process's user and system time so far, in nanoseconds.

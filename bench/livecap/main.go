@@ -27,7 +27,9 @@ import (
 func main() {
 	iface := flag.String("i", "any", "interface(s) to capture, comma-separated, or any")
 	snaplen := flag.Int("s", live.DefaultSnaplen, "snap length")
-	blocks := flag.Int("blocks", live.DefaultNumBlocks, "ring blocks of 1 MiB")
+	blocks := flag.Int("blocks", live.DefaultNumBlocks, "ring blocks")
+	blockSize := flag.Int("block-size", live.DefaultBlockSize, "ring block size in bytes")
+	blockTimeout := flag.Duration("block-timeout", live.DefaultBlockTimeout, "ring block timeout")
 	countOnly := flag.Bool("count", false, "only read frames from the ring, no analysis")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
@@ -42,17 +44,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*iface, *snaplen, *blocks, *countOnly); err != nil {
+	if err := run(live.Config{Interfaces: []string{*iface}, Snaplen: *snaplen, NumBlocks: *blocks, BlockSize: *blockSize, BlockTimeout: *blockTimeout}, *countOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "livecap:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(iface string, snaplen, blocks int, countOnly bool) error {
+func run(lc live.Config, countOnly bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src, err := live.Open(ctx, live.Config{Interfaces: []string{iface}, Snaplen: snaplen, NumBlocks: blocks})
+	src, err := live.Open(ctx, lc)
 	if err != nil {
 		return err
 	}
