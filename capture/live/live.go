@@ -52,9 +52,11 @@ type Config struct {
 	// and the code come back from memory one miss at a time (0.06 ms of
 	// extra CPU per wake-up after 0.1 ms asleep, 0.45 ms after 16 ms,
 	// 0.7 ms after 100 ms: BenchmarkPipelineFile with PASTMON_BENCH_NAP).
-	// Big blocks and a long BlockTimeout make wake-ups few: at 400k
-	// packets/s this geometry takes about a quarter less CPU per packet
-	// than 1 MiB × 64 with a 100 ms timeout. Keep three blocks or more:
+	// Big blocks, a long BlockTimeout and ReadFrame reading two blocks per
+	// wake-up when traffic fills them make wake-ups few: at 400k packets/s
+	// the live benchmark's full analysis takes about 0.15 s of CPU per
+	// million packets, against 0.24–0.26 s with 1 MiB × 64 blocks and a
+	// 100 ms timeout. Keep three blocks or more:
 	// the kernel may retire a part-filled block on its timeout right after
 	// handing over a full one, and with two it then finds the next block
 	// still being read and drops packets until it is released.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/packet"
@@ -197,5 +198,82 @@ func TestReadFrameKeepsBlockUntilNextCall(t *testing.T) {
 	}
 	if status(1) != unix.TP_STATUS_KERNEL {
 		t.Errorf("block 1 not released by the call after its last frame")
+	}
+}
+
+// TestCoalesce checks when ReadFrame, woken for a block, waits for the
+// next one to fill too: only for a block the traffic filled (not the
+// timer) after another such block, for the shorter of their fill times
+// and at most a quarter of the block timeout, not when the next block is
+// ready, and never past a stop.
+func TestCoalesce(t *testing.T) {
+	const blockSize = 4096
+	tests := []struct {
+		name      string
+		fill      time.Duration // ts_last_pkt - ts_first_pkt
+		prevFill  time.Duration // of the block before; 0: timed out
+		timedOut  bool          // retired by the block timer
+		nextReady bool
+		stop      bool
+		timeout   int // ms
+		min, max  time.Duration
+	}{
+		{name: "full after full waits the fill time", fill: 200 * time.Millisecond, prevFill: 300 * time.Millisecond, timeout: 1000, min: 190 * time.Millisecond, max: 900 * time.Millisecond},
+		{name: "shorter fill of the two", fill: 2 * time.Second, prevFill: 150 * time.Millisecond, timeout: 1000, min: 140 * time.Millisecond, max: 900 * time.Millisecond},
+		{name: "capped by a quarter of the block timeout", fill: 5 * time.Second, prevFill: 5 * time.Second, timeout: 400, min: 90 * time.Millisecond, max: 900 * time.Millisecond},
+		{name: "first full block goes at once", fill: 2 * time.Second, timeout: 4000, max: 500 * time.Millisecond},
+		{name: "timed-out block goes at once", fill: 2 * time.Second, prevFill: 2 * time.Second, timedOut: true, timeout: 4000, max: 500 * time.Millisecond},
+		{name: "next block ready goes at once", fill: 2 * time.Second, prevFill: 2 * time.Second, nextReady: true, timeout: 4000, max: 500 * time.Millisecond},
+		{name: "stop cuts the wait", fill: 2 * time.Second, prevFill: 2 * time.Second, stop: true, timeout: 4000, max: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(efd)
+			s := &Source{ctx: context.Background(), timeout: tt.timeout,
+				ring:     ring{mem: make([]byte, 3*blockSize), blockSize: blockSize, numBlocks: 3},
+				pollFDs:  []unix.PollFd{{Fd: -1}, {Fd: int32(efd), Events: unix.POLLIN}},
+				lastFill: int64(tt.prevFill)}
+			le := binary.LittleEndian
+			writeBlock(s.ring.mem[:blockSize], []testPacket{{ifindex: 1, data: []byte{1}}})
+			status := uint32(unix.TP_STATUS_USER)
+			if tt.timedOut {
+				status |= unix.TP_STATUS_BLK_TMO
+			}
+			le.PutUint32(s.ring.mem[blockStatusOff:], status)
+			first, last := int64(1_700_000_000_500_000_000), 1_700_000_000_500_000_000+int64(tt.fill)
+			le.PutUint32(s.ring.mem[blockFirstTSOff:], uint32(first/1e9))
+			le.PutUint32(s.ring.mem[blockFirstTSOff+4:], uint32(first%1e9))
+			le.PutUint32(s.ring.mem[blockLastTSOff:], uint32(last/1e9))
+			le.PutUint32(s.ring.mem[blockLastTSOff+4:], uint32(last%1e9))
+			if tt.nextReady {
+				le.PutUint32(s.ring.mem[blockSize+blockStatusOff:], unix.TP_STATUS_USER)
+			}
+			if tt.stop {
+				one := [8]byte{1}
+				if _, err := unix.Write(efd, one[:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			s.coalesce()
+			d := time.Since(start)
+			if d < tt.min || d > tt.max {
+				t.Errorf("coalesce waited %v, want %v..%v", d, tt.min, tt.max)
+			}
+			if s.done.Load() != tt.stop {
+				t.Errorf("done = %v after coalesce, want %v", s.done.Load(), tt.stop)
+			}
+			wantFill := int64(tt.fill)
+			if tt.timedOut {
+				wantFill = 0
+			}
+			if s.lastFill != wantFill {
+				t.Errorf("lastFill = %v after coalesce, want %v", time.Duration(s.lastFill), time.Duration(wantFill))
+			}
+		})
 	}
 }

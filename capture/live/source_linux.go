@@ -34,6 +34,8 @@ type Source struct {
 	drainStarted, drained bool
 	drainLeft             int // blocks still to read
 
+	lastFill int64 // ns the last block coalesce saw took to fill; 0 if timed out
+
 	mu     sync.Mutex // guards the fields below and fd against Close
 	closed bool
 	stats  Stats
