@@ -58,7 +58,7 @@ func (r *pcapReader) read(f *Frame) error {
 	if caplen > maxRecord {
 		return fmt.Errorf("record length %d exceeds %d", caplen, maxRecord)
 	}
-	data, err := r.payload(int(caplen))
+	data, err := readPayload(r.br, &r.buf, int(caplen), r.snaplen)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -72,21 +72,22 @@ func (r *pcapReader) read(f *Frame) error {
 	return nil
 }
 
-// payload returns the next n bytes: straight from the bufio buffer when
-// they fit (no copy; valid until the next read), else copied into r.buf.
-func (r *pcapReader) payload(n int) ([]byte, error) {
-	if n <= r.br.Size() {
-		data, err := r.br.Peek(n)
+// readPayload returns the next n bytes of br: straight from its buffer when
+// they fit (no copy; valid until the next read), else copied into *buf,
+// grown to at least minCap bytes so that it is not regrown per record.
+func readPayload(br *bufio.Reader, buf *[]byte, n, minCap int) ([]byte, error) {
+	if n <= br.Size() {
+		data, err := br.Peek(n)
 		if err != nil {
 			return nil, err
 		}
-		_, err = r.br.Discard(n)
+		_, err = br.Discard(n)
 		return data, err
 	}
-	if cap(r.buf) < n {
-		r.buf = make([]byte, max(n, r.snaplen))
+	if cap(*buf) < n {
+		*buf = make([]byte, max(n, minCap))
 	}
-	data := r.buf[:n]
-	_, err := io.ReadFull(r.br, data)
+	data := (*buf)[:n]
+	_, err := io.ReadFull(br, data)
 	return data, err
 }

@@ -245,7 +245,7 @@ func (r *pcapngReader) packet(typ, length uint32, f *Frame) error {
 	if _, err := r.br.Discard(fixed); err != nil {
 		return eof(err)
 	}
-	data, err := r.payload(int(caplen))
+	data, err := readPayload(r.br, &r.buf, int(caplen), 0)
 	if err != nil {
 		return eof(err)
 	}
@@ -255,23 +255,6 @@ func (r *pcapngReader) packet(typ, length uint32, f *Frame) error {
 		f.TS = ifc.nanos(ts)
 	}
 	return nil
-}
-
-func (r *pcapngReader) payload(n int) ([]byte, error) {
-	if n <= r.br.Size() {
-		data, err := r.br.Peek(n)
-		if err != nil {
-			return nil, err
-		}
-		_, err = r.br.Discard(n)
-		return data, err
-	}
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n)
-	}
-	data := r.buf[:n]
-	_, err := io.ReadFull(r.br, data)
-	return data, err
 }
 
 // nanos converts a timestamp in the interface's units to Unix nanoseconds.

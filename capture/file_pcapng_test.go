@@ -143,15 +143,7 @@ func blocksFile() ([]byte, []rec) {
 
 func TestPcapngBlocks(t *testing.T) {
 	file, want := blocksFile()
-	src, err := OpenFile(writeFile(t, "blocks", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, err := readAll(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := readFile(t, "blocks", file)
 	sameRecords(t, got, want)
 }
 
@@ -160,15 +152,7 @@ func TestPcapngBlocks(t *testing.T) {
 func TestPcapngSimplePacketSnaplen(t *testing.T) {
 	w := &ngFile{}
 	w.section(binary.LittleEndian).iface(packet.LinkEthernet, 64, 0, 0).spb(bytesOf(64, 9), 1514)
-	src, err := OpenFile(writeFile(t, "spb", w.b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, err := readAll(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := readFile(t, "spb", w.b)
 	sameRecords(t, got, []rec{{link: packet.LinkEthernet, data: bytesOf(64, 9), wire: 1514}})
 }
 

@@ -194,6 +194,22 @@ func writeFile(t *testing.T, name string, b []byte) string {
 }
 
 // readAll reads every frame, copying the data, until the first error.
+// readFile writes b to a file named name, opens it and reads every record,
+// failing the test on any error.
+func readFile(t *testing.T, name string, b []byte) []rec {
+	t.Helper()
+	src, err := OpenFile(writeFile(t, name, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got, err := readAll(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func readAll(t *testing.T, src Source) ([]rec, error) {
 	t.Helper()
 	var out []rec
@@ -317,15 +333,7 @@ func TestOpenFileNgWriter(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	src, err := OpenFile(writeFile(t, "x.pcapng", buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	got, err := readAll(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := readFile(t, "x.pcapng", buf.Bytes())
 	sameRecords(t, got, recs)
 }
 

@@ -62,25 +62,12 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var pkt packet.Packet
 	shift := span + int64(2*time.Minute)
 	// One untimed round warms the flow table and the sketches up.
-	for i := range frames {
-		f := frames[i]
-		p.frame(&f, &pkt)
-	}
+	replay(len(frames), p, frames, shift, 0, 0, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	round := int64(1)
-	for i := 0; i < b.N; i++ {
-		j := i % len(frames)
-		if j == 0 && i > 0 {
-			round++
-		}
-		f := frames[j]
-		f.TS += round * shift
-		p.frame(&f, &pkt)
-	}
+	replay(b.N, p, frames, shift, 1, 0, 0)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	if p.stats.Decoded == 0 {
@@ -149,14 +136,25 @@ func BenchmarkPipelineFile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var pkt packet.Packet
 	shift := span + int64(2*time.Minute)
+	nap, napFor := benchNap(b)
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	round := int64(0)
-	nap, napFor := benchNap(b)
-	for i := 0; i < b.N; i++ {
+	replay(b.N, p, frames, shift, 0, nap, napFor)
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	if p.stats.Decoded == 0 {
+		b.Fatal("nothing decoded")
+	}
+}
+
+// replay feeds n frames to p, going round frames as often as needed with
+// their times shifted by shift per round (the first round by round×shift),
+// and sleeps napFor every nap frames when nap > 0.
+func replay(n int, p *pipeline, frames []Frame, shift, round int64, nap int, napFor time.Duration) {
+	var pkt packet.Packet
+	for i := 0; i < n; i++ {
 		if nap > 0 && i%nap == 0 {
 			time.Sleep(napFor)
 		}
@@ -167,11 +165,6 @@ func BenchmarkPipelineFile(b *testing.B) {
 		f := frames[j]
 		f.TS += round * shift
 		p.frame(&f, &pkt)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-	if p.stats.Decoded == 0 {
-		b.Fatal("nothing decoded")
 	}
 }
 
