@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -90,9 +91,15 @@ func (r *ring) numPkts() *uint32 {
 	return (*uint32)(unsafe.Pointer(&r.mem[r.block*r.blockSize+blockNumOff]))
 }
 
+// ready reports whether the kernel has handed over block b (mod numBlocks).
+func (r *ring) ready(b int) bool {
+	b %= r.numBlocks
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.mem[b*r.blockSize+blockStatusOff])))&unix.TP_STATUS_USER != 0
+}
+
 // acquire takes the current block if the kernel has handed it over.
 func (r *ring) acquire() bool {
-	if atomic.LoadUint32(r.status())&unix.TP_STATUS_USER == 0 {
+	if !r.ready(r.block) {
 		return false
 	}
 	base := r.block * r.blockSize
@@ -186,10 +193,11 @@ func (s *Source) ReadFrame(f *capture.Frame) error {
 // was woken for, so that each wake-up reads two blocks and costs half as
 // much per packet (see Config.BlockSize). It only does so when this block
 // and the last one it was woken for both filled up (rather than timed
-// out), and waits the shorter of their fill times, at most a quarter of
-// the block timeout. Two fill times, because a block that sat part-filled
-// before a burst shows one far too long: sleeping through it, the reader
-// would leave the kernel without free blocks.
+// out), and waits until the next block is handed over, at most the shorter
+// of their fill times and a quarter of the block timeout. Two fill times,
+// because a block that sat part-filled before a burst shows one far too
+// long: waiting through it, the reader would leave the kernel without
+// free blocks.
 func (s *Source) coalesce() {
 	r := &s.ring
 	if r.owned || r.numBlocks < minBlocks || s.done.Load() {
@@ -206,16 +214,9 @@ func (s *Source) coalesce() {
 		return
 	}
 	s.lastFill = blockTime(r.mem[base+blockLastTSOff:]) - blockTime(r.mem[base+blockFirstTSOff:])
-	ms := int(min(prev, s.lastFill) / int64(time.Millisecond))
-	ms = min(ms, s.timeout/4)
-	next := (*uint32)(unsafe.Pointer(&r.mem[(r.block+1)%r.numBlocks*r.blockSize+blockStatusOff]))
-	if ms <= 0 || atomic.LoadUint32(next)&unix.TP_STATUS_USER != 0 {
-		return
-	}
-	stop := s.pollFDs[1:2]
-	stop[0].Revents = 0
-	if n, _ := unix.Poll(stop, ms); n > 0 {
-		s.done.Store(true)
+	d := min(time.Duration(min(prev, s.lastFill)), time.Duration(s.timeout)*time.Millisecond/4)
+	if d >= time.Millisecond {
+		_ = s.await(d, s.nextReady) // ready, stopped or out of time: go on
 	}
 }
 
@@ -238,39 +239,51 @@ func (s *Source) draining() bool {
 	return true
 }
 
-// awaitRetire waits, on the socket alone, for the kernel's block timer to
-// hand over the block it is filling, if that block holds any packet.
+// awaitRetire waits, up to one block timeout, for the kernel's block timer
+// to hand over the block it is filling, if that block holds any packet.
 func (s *Source) awaitRetire() {
 	r := &s.ring
-	if r.owned || len(s.pollFDs) == 0 || atomic.LoadUint32(r.numPkts()) == 0 {
+	if r.owned || s.sock == nil || atomic.LoadUint32(r.numPkts()) == 0 {
 		return
 	}
-	fds := s.pollFDs[:1]
-	fds[0].Revents = 0
-	_, _ = unix.Poll(fds, s.timeout+10)
+	// Until the deadline whatever wakes the wait: the stop's own
+	// deadline may land after this one was set.
+	end := time.Now().Add(time.Duration(s.timeout+10) * time.Millisecond)
+	for !r.ready(r.block) {
+		d := time.Until(end)
+		if d <= 0 {
+			return
+		}
+		if err := s.await(d, s.curReady); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+	}
 }
 
-// wait polls until the kernel may have handed over a block. It returns
-// capture.ErrIdle after a quiet poll interval.
+// wait blocks until the kernel hands over the current block or the
+// capture stops. It returns capture.ErrIdle after a quiet block timeout.
 func (s *Source) wait() error {
-	s.pollFDs[0].Revents, s.pollFDs[1].Revents = 0, 0
-	n, err := unix.Poll(s.pollFDs, s.timeout)
+	err := s.await(time.Duration(s.timeout)*time.Millisecond, s.stopOr)
 	switch {
-	case errors.Is(err, unix.EINTR):
-		return nil
-	case err != nil:
-		return fmt.Errorf("poll capture on %s: %w", s.name, err)
-	case n == 0:
+	case err == nil || s.done.Load():
+		return nil // ReadFrame takes the block, or drains
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return capture.ErrIdle
-	case s.pollFDs[1].Revents != 0:
-		s.done.Store(true) // ReadFrame drains, then returns ctx.Err()
-		return nil
-	case s.pollFDs[0].Revents&unix.POLLNVAL != 0:
-		return fmt.Errorf("poll capture on %s: socket closed", s.name)
-	case s.pollFDs[0].Revents&unix.POLLERR != 0:
-		s.clearSocketError()
+	default:
+		return fmt.Errorf("wait for capture on %s: %w", s.name, err)
 	}
-	return nil
+}
+
+// await parks the reader in the network poller until cond (one of the
+// conditions built by initWait) holds, or d has passed
+// (os.ErrDeadlineExceeded). The socket becomes readable each time the
+// kernel hands a block over.
+func (s *Source) await(d time.Duration, cond func(uintptr) bool) error {
+	if err := s.sock.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	s.woken = false
+	return s.rc.Read(cond)
 }
 
 // clearSocketError reads (and so resets) a pending socket error, such as

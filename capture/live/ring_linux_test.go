@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/packet"
@@ -203,9 +206,9 @@ func TestReadFrameKeepsBlockUntilNextCall(t *testing.T) {
 
 // TestCoalesce checks when ReadFrame, woken for a block, waits for the
 // next one to fill too: only for a block the traffic filled (not the
-// timer) after another such block, for the shorter of their fill times
-// and at most a quarter of the block timeout, not when the next block is
-// ready, and never past a stop.
+// timer) after another such block, until the next block is handed over,
+// for at most the shorter of their fill times and a quarter of the block
+// timeout, not when the next block is ready, and never past a stop.
 func TestCoalesce(t *testing.T) {
 	const blockSize = 4096
 	tests := []struct {
@@ -214,8 +217,9 @@ func TestCoalesce(t *testing.T) {
 		prevFill  time.Duration // of the block before; 0: timed out
 		timedOut  bool          // retired by the block timer
 		nextReady bool
-		stop      bool
-		timeout   int // ms
+		nextAfter time.Duration // the next block is handed over after this
+		stopAfter time.Duration // the capture stops after this
+		timeout   int           // ms
 		min, max  time.Duration
 	}{
 		{name: "full after full waits the fill time", fill: 200 * time.Millisecond, prevFill: 300 * time.Millisecond, timeout: 1000, min: 190 * time.Millisecond, max: 900 * time.Millisecond},
@@ -224,19 +228,13 @@ func TestCoalesce(t *testing.T) {
 		{name: "first full block goes at once", fill: 2 * time.Second, timeout: 4000, max: 500 * time.Millisecond},
 		{name: "timed-out block goes at once", fill: 2 * time.Second, prevFill: 2 * time.Second, timedOut: true, timeout: 4000, max: 500 * time.Millisecond},
 		{name: "next block ready goes at once", fill: 2 * time.Second, prevFill: 2 * time.Second, nextReady: true, timeout: 4000, max: 500 * time.Millisecond},
-		{name: "stop cuts the wait", fill: 2 * time.Second, prevFill: 2 * time.Second, stop: true, timeout: 4000, max: 500 * time.Millisecond},
+		{name: "next block handed over ends the wait", fill: 2 * time.Second, prevFill: 2 * time.Second, nextAfter: 100 * time.Millisecond, timeout: 8000, min: 90 * time.Millisecond, max: 900 * time.Millisecond},
+		{name: "stop cuts the wait", fill: 2 * time.Second, prevFill: 2 * time.Second, stopAfter: 100 * time.Millisecond, timeout: 8000, min: 90 * time.Millisecond, max: 900 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(efd)
-			s := &Source{ctx: context.Background(), timeout: tt.timeout,
-				ring:     ring{mem: make([]byte, 3*blockSize), blockSize: blockSize, numBlocks: 3},
-				pollFDs:  []unix.PollFd{{Fd: -1}, {Fd: int32(efd), Events: unix.POLLIN}},
-				lastFill: int64(tt.prevFill)}
+			s, wake := waitingSource(t, 3, blockSize)
+			s.timeout, s.lastFill = tt.timeout, int64(tt.prevFill)
 			le := binary.LittleEndian
 			writeBlock(s.ring.mem[:blockSize], []testPacket{{ifindex: 1, data: []byte{1}}})
 			status := uint32(unix.TP_STATUS_USER)
@@ -249,14 +247,18 @@ func TestCoalesce(t *testing.T) {
 			le.PutUint32(s.ring.mem[blockFirstTSOff+4:], uint32(first%1e9))
 			le.PutUint32(s.ring.mem[blockLastTSOff:], uint32(last/1e9))
 			le.PutUint32(s.ring.mem[blockLastTSOff+4:], uint32(last%1e9))
+			next := s.ring.mem[blockSize+blockStatusOff:]
 			if tt.nextReady {
-				le.PutUint32(s.ring.mem[blockSize+blockStatusOff:], unix.TP_STATUS_USER)
+				le.PutUint32(next, unix.TP_STATUS_USER)
 			}
-			if tt.stop {
-				one := [8]byte{1}
-				if _, err := unix.Write(efd, one[:]); err != nil {
-					t.Fatal(err)
-				}
+			if tt.nextAfter > 0 {
+				defer time.AfterFunc(tt.nextAfter, func() {
+					atomic.StoreUint32((*uint32)(unsafe.Pointer(&next[0])), unix.TP_STATUS_USER)
+					wake()
+				}).Stop()
+			}
+			if tt.stopAfter > 0 {
+				defer time.AfterFunc(tt.stopAfter, s.stop).Stop()
 			}
 			start := time.Now()
 			s.coalesce()
@@ -264,8 +266,8 @@ func TestCoalesce(t *testing.T) {
 			if d < tt.min || d > tt.max {
 				t.Errorf("coalesce waited %v, want %v..%v", d, tt.min, tt.max)
 			}
-			if s.done.Load() != tt.stop {
-				t.Errorf("done = %v after coalesce, want %v", s.done.Load(), tt.stop)
+			if stopped := tt.stopAfter > 0; s.done.Load() != stopped {
+				t.Errorf("done = %v after coalesce, want %v", s.done.Load(), stopped)
 			}
 			wantFill := int64(tt.fill)
 			if tt.timedOut {
@@ -275,5 +277,28 @@ func TestCoalesce(t *testing.T) {
 				t.Errorf("lastFill = %v after coalesce, want %v", time.Duration(s.lastFill), time.Duration(wantFill))
 			}
 		})
+	}
+}
+
+// waitingSource returns a Source over an in-memory ring of n blocks that
+// waits, as a capture waits on its packet socket, on an eventfd in the
+// network poller; wake makes that eventfd readable, as the kernel makes the
+// socket readable when it hands a block over.
+func waitingSource(t *testing.T, n, blockSize int) (s *Source, wake func()) {
+	t.Helper()
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = &Source{ctx: context.Background(), ring: ring{mem: make([]byte, n*blockSize), blockSize: blockSize, numBlocks: n}}
+	if err := s.initWait(os.NewFile(uintptr(efd), "eventfd")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.sock.Close() })
+	return s, func() {
+		one := [8]byte{1}
+		if _, err := unix.Write(efd, one[:]); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -23,12 +25,21 @@ type Source struct {
 	name    string   // "any" or the configured names, for messages
 	names   []string // configured interface names; nil for any
 	fd      int
-	eventFD int // becomes readable when ctx is done
+	sock    *os.File // fd, in the runtime's network poller
 	stopCtx func() bool
 	done    atomic.Bool
 	ring    ring
-	pollFDs []unix.PollFd
-	timeout int // poll timeout, ms
+	timeout int // block timeout, ms
+
+	// The reader parks in the runtime's network poller, not in a blocking
+	// poll(2): a goroutine blocked in a system call keeps the runtime's
+	// monitor thread waking every 20 µs to take its P back, and pinned to
+	// one CPU with the reader, those wake-ups preempt it over a thousand
+	// times a second. The conditions are built once, so waits allocate
+	// nothing.
+	rc                          syscall.RawConn
+	woken                       bool // the current wait has been woken once
+	curReady, nextReady, stopOr func(uintptr) bool
 
 	// Drain state once ctx is done; used by ReadFrame's goroutine only.
 	drainStarted, drained bool
@@ -45,14 +56,17 @@ type Source struct {
 func open(ctx context.Context, cfg Config, user []bpf.Instruction, names []string, name string) (_ *Source, err error) {
 	// Protocol 0 receives nothing until bind, so no packet reaches the
 	// ring before the filter is attached.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, ErrPermission
 		}
 		return nil, fmt.Errorf("packet socket: %w", err)
 	}
-	s := &Source{ctx: ctx, name: name, names: names, fd: fd, eventFD: -1}
+	s := &Source{ctx: ctx, name: name, names: names, fd: fd}
+	if err := s.initWait(os.NewFile(uintptr(fd), "packet socket")); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -81,11 +95,54 @@ func open(ctx context.Context, cfg Config, user []bpf.Instruction, names []strin
 	if err := unix.Bind(fd, sa); err != nil {
 		return nil, fmt.Errorf("bind packet socket: %w", err)
 	}
-	if err := s.watch(ctx); err != nil {
-		return nil, err
-	}
 	s.timeout = int(cfg.BlockTimeout / time.Millisecond)
+	s.stopCtx = context.AfterFunc(ctx, s.stop)
 	return s, nil
+}
+
+// initWait sets up waiting on sock, a non-blocking descriptor: the packet
+// socket, or in tests any descriptor the poller accepts.
+func (s *Source) initWait(sock *os.File) error {
+	rc, err := sock.SyscallConn()
+	if err == nil {
+		// Fails for a descriptor the runtime's poller did not take.
+		err = sock.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		sock.Close()
+		return fmt.Errorf("packet socket: network poller: %w", err)
+	}
+	s.sock, s.rc = sock, rc
+	s.curReady = s.condition(func() bool { return s.ring.ready(s.ring.block) })
+	s.nextReady = s.condition(func() bool { return s.ring.ready(s.ring.block+1) || s.done.Load() })
+	s.stopOr = s.condition(func() bool { return s.ring.ready(s.ring.block) || s.done.Load() })
+	return nil
+}
+
+// condition wraps ok for RawConn.Read: on a wake-up that finds ok still
+// false, a pending socket error is read and logged (and so cleared).
+func (s *Source) condition(ok func() bool) func(uintptr) bool {
+	return func(uintptr) bool {
+		if ok() {
+			return true
+		}
+		if s.woken {
+			s.clearSocketError()
+		}
+		s.woken = true
+		return false
+	}
+}
+
+// stop runs once the context is done: ReadFrame then drains the ring and
+// returns the context's error. The past deadline wakes a waiting reader.
+func (s *Source) stop() {
+	s.done.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		_ = s.sock.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // resolve maps interface names to indexes in the socket's network namespace.
@@ -105,30 +162,6 @@ func resolve(fd int, names []string) ([]int32, error) {
 		idx = append(idx, int32(ifr.Uint32()))
 	}
 	return idx, nil
-}
-
-// watch makes eventFD readable once ctx is done, so that a ReadFrame
-// blocked in poll wakes up at once.
-func (s *Source) watch(ctx context.Context) error {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("eventfd: %w", err)
-	}
-	s.eventFD = efd
-	s.pollFDs = []unix.PollFd{
-		{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR},
-		{Fd: int32(efd), Events: unix.POLLIN},
-	}
-	s.stopCtx = context.AfterFunc(ctx, func() {
-		s.done.Store(true)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if !s.closed {
-			one := [8]byte{1}
-			_, _ = unix.Write(efd, one[:])
-		}
-	})
-	return nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -164,10 +197,11 @@ func (s *Source) release() error {
 	if s.links != nil {
 		errs = append(errs, s.links.close())
 	}
-	if s.eventFD >= 0 {
-		errs = append(errs, unix.Close(s.eventFD))
+	if s.sock != nil {
+		errs = append(errs, s.sock.Close())
+	} else {
+		errs = append(errs, unix.Close(s.fd))
 	}
-	errs = append(errs, unix.Close(s.fd))
 	return errors.Join(errs...)
 }
 
