@@ -31,7 +31,8 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/livegen" ./bench/livegen
-go build -o "$work/livecap" ./bench/livecap
+# Built with default.pgo, as go build builds pastmon itself.
+go build -pgo=default.pgo -o "$work/livecap" ./bench/livecap
 "$work/livegen" -o "$work/traffic.pcap" -packets "$PACKETS"
 
 ip netns add "$ns"
