@@ -11,6 +11,10 @@
 # packets. Both get the same 64 MiB of kernel buffer and snap length 256.
 #
 # Usage: sudo bench/live.sh        (env: PACKETS=1200000 ROUNDS=1 PIN=1)
+#
+# CPUPROFILE=FILE also writes the CPU profile of pastmon's full analysis,
+# merged over the rounds (bench/pgo.sh makes default.pgo of it); profiling
+# adds to the CPU times shown.
 set -euo pipefail
 PACKETS=${PACKETS:-1200000}
 ROUNDS=${ROUNDS:-1}
@@ -133,7 +137,7 @@ add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 for round in $(seq "$ROUNDS"); do
 	run_tcpdump
 	t_pps=$pps t_seen=$seen t_drops=$drops t_cpu=$cpus
-	run_pastmon
+	run_pastmon ${CPUPROFILE:+-cpuprofile "$work/cpu.$round.pprof"}
 	p_pps=$pps p_seen=$seen p_drops=$drops p_cpu=$cpus
 	run_pastmon -count
 	r_pps=$pps r_seen=$seen r_drops=$drops r_cpu=$cpus
@@ -163,4 +167,8 @@ if [ "$ROUNDS" -gt 1 ]; then
 	echo "mean of $ROUNDS rounds"
 	row "CPU s per million packets" "$t_per" "$(mean "$sum_p")" "$(mean "$sum_r")"
 	row "CPU relative to tcpdump" "1.00x" "$(ratio "$(mean "$sum_p")")" "$(ratio "$(mean "$sum_r")")"
+fi
+if [ -n "${CPUPROFILE:-}" ]; then
+	go tool pprof -proto "$work"/cpu.*.pprof >"$CPUPROFILE"
+	echo "CPU profile of pastmon full: $CPUPROFILE"
 fi
