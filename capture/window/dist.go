@@ -31,6 +31,13 @@ type Dist struct {
 
 // Add records one value in microseconds. Negative values count as 0.
 func (d *Dist) Add(us float64) {
+	sk, us := d.addFigures(us)
+	sk.add(us)
+}
+
+// addFigures sanitises us and adds it to the exact figures; it returns the
+// sketch, made if needed, and the value for the caller to count in it.
+func (d *Dist) addFigures(us float64) (*sketch, float64) {
 	if us < 0 || math.IsNaN(us) {
 		us = 0
 	}
@@ -45,7 +52,7 @@ func (d *Dist) Add(us float64) {
 	}
 	d.Count++
 	d.Sum += us
-	d.sk.add(us)
+	return d.sk, us
 }
 
 // Merge adds every value of o into d.

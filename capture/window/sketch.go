@@ -72,6 +72,22 @@ func (s *sketch) count(v float64) {
 	s.addCount(i, 1)
 }
 
+// bin returns the bin v ≥ 0 counts in, or nil if count must handle v
+// (too small or too large to index, or its page not allocated yet).
+func (s *sketch) bin(v float64) *float64 {
+	if v <= minIndexable || v > maxIndexable {
+		return nil
+	}
+	i := index(v)
+	p := i>>pageBits - s.base
+	if uint(p) < uint(len(s.pages)) {
+		if pg := s.pages[p]; pg != nil {
+			return &pg[i&(pageLen-1)]
+		}
+	}
+	return nil
+}
+
 // addCount adds count to the bin of index i, making room for it.
 func (s *sketch) addCount(i int, count float64) {
 	if count == 0 {
