@@ -54,9 +54,10 @@ type Config struct {
 	// 0.7 ms after 100 ms: BenchmarkPipelineFile with PASTMON_BENCH_NAP).
 	// Big blocks, a long BlockTimeout and ReadFrame reading two blocks per
 	// wake-up when traffic fills them make wake-ups few: at 400k packets/s
-	// the live benchmark's full analysis takes about 0.15 s of CPU per
+	// the live benchmark's full analysis took about 0.15 s of CPU per
 	// million packets, against 0.24–0.26 s with 1 MiB × 64 blocks and a
-	// 100 ms timeout. Keep three blocks or more:
+	// 100 ms timeout (bench/live.sh, before the reader parked in the
+	// network poller). Keep three blocks or more:
 	// the kernel may retire a part-filled block on its timeout right after
 	// handing over a full one, and with two it then finds the next block
 	// still being read and drops packets until it is released.
