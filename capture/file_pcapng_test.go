@@ -143,7 +143,7 @@ func blocksFile() ([]byte, []rec) {
 
 func TestPcapngBlocks(t *testing.T) {
 	file, want := blocksFile()
-	got := readFile(t, "blocks", file)
+	_, got := readFile(t, "blocks", file)
 	sameRecords(t, got, want)
 }
 
@@ -152,7 +152,7 @@ func TestPcapngBlocks(t *testing.T) {
 func TestPcapngSimplePacketSnaplen(t *testing.T) {
 	w := &ngFile{}
 	w.section(binary.LittleEndian).iface(packet.LinkEthernet, 64, 0, 0).spb(bytesOf(64, 9), 1514)
-	got := readFile(t, "spb", w.b)
+	_, got := readFile(t, "spb", w.b)
 	sameRecords(t, got, []rec{{link: packet.LinkEthernet, data: bytesOf(64, 9), wire: 1514}})
 }
 

@@ -193,23 +193,24 @@ func writeFile(t *testing.T, name string, b []byte) string {
 	return path
 }
 
-// readAll reads every frame, copying the data, until the first error.
 // readFile writes b to a file named name, opens it and reads every record,
-// failing the test on any error.
-func readFile(t *testing.T, name string, b []byte) []rec {
+// failing the test on any error. The source, at its end, is closed when
+// the test ends.
+func readFile(t *testing.T, name string, b []byte) (Source, []rec) {
 	t.Helper()
 	src, err := OpenFile(writeFile(t, name, b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	t.Cleanup(func() { src.Close() })
 	got, err := readAll(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got
+	return src, got
 }
 
+// readAll reads every frame, copying the data, until the first error.
 func readAll(t *testing.T, src Source) ([]rec, error) {
 	t.Helper()
 	var out []rec
@@ -281,16 +282,7 @@ func TestOpenFileFormats(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// The name says nothing about the format: magic bytes decide.
-			path := writeFile(t, "capture.dat", c.file)
-			src, err := OpenFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			got, err := readAll(t, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			src, got := readFile(t, "capture.dat", c.file)
 			sameRecords(t, got, c.want)
 			if err := src.ReadFrame(&Frame{}); err != io.EOF {
 				t.Fatalf("after the end: %v, want io.EOF", err)
@@ -333,7 +325,7 @@ func TestOpenFileNgWriter(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got := readFile(t, "x.pcapng", buf.Bytes())
+	_, got := readFile(t, "x.pcapng", buf.Bytes())
 	sameRecords(t, got, recs)
 }
 

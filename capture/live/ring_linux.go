@@ -200,7 +200,7 @@ func (s *Source) ReadFrame(f *capture.Frame) error {
 // free blocks.
 func (s *Source) coalesce() {
 	r := &s.ring
-	if r.owned || r.numBlocks < minBlocks || s.done.Load() {
+	if r.owned || s.done.Load() {
 		return
 	}
 	base := r.block * r.blockSize
@@ -263,7 +263,7 @@ func (s *Source) awaitRetire() {
 // wait blocks until the kernel hands over the current block or the
 // capture stops. It returns capture.ErrIdle after a quiet block timeout.
 func (s *Source) wait() error {
-	err := s.await(time.Duration(s.timeout)*time.Millisecond, s.stopOr)
+	err := s.await(time.Duration(s.timeout)*time.Millisecond, s.readyOrStop)
 	switch {
 	case err == nil || s.done.Load():
 		return nil // ReadFrame takes the block, or drains

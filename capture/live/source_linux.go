@@ -37,9 +37,9 @@ type Source struct {
 	// one CPU with the reader, those wake-ups preempt it over a thousand
 	// times a second. The conditions are built once, so waits allocate
 	// nothing.
-	rc                          syscall.RawConn
-	woken                       bool // the current wait has been woken once
-	curReady, nextReady, stopOr func(uintptr) bool
+	rc                               syscall.RawConn
+	woken                            bool // the current wait has been woken once
+	curReady, nextReady, readyOrStop func(uintptr) bool
 
 	// Drain state once ctx is done; used by ReadFrame's goroutine only.
 	drainStarted, drained bool
@@ -115,7 +115,7 @@ func (s *Source) initWait(sock *os.File) error {
 	s.sock, s.rc = sock, rc
 	s.curReady = s.condition(func() bool { return s.ring.ready(s.ring.block) })
 	s.nextReady = s.condition(func() bool { return s.ring.ready(s.ring.block+1) || s.done.Load() })
-	s.stopOr = s.condition(func() bool { return s.ring.ready(s.ring.block) || s.done.Load() })
+	s.readyOrStop = s.condition(func() bool { return s.ring.ready(s.ring.block) || s.done.Load() })
 	return nil
 }
 
@@ -197,11 +197,7 @@ func (s *Source) release() error {
 	if s.links != nil {
 		errs = append(errs, s.links.close())
 	}
-	if s.sock != nil {
-		errs = append(errs, s.sock.Close())
-	} else {
-		errs = append(errs, unix.Close(s.fd))
-	}
+	errs = append(errs, s.sock.Close()) // and so fd
 	return errors.Join(errs...)
 }
 

@@ -32,7 +32,7 @@ type Dist struct {
 // Add records one value in microseconds. Negative values count as 0.
 func (d *Dist) Add(us float64) {
 	sk, us := d.addFigures(us)
-	sk.add(us)
+	sk.count(us)
 }
 
 // addFigures sanitises us and adds it to the exact figures; it returns the
@@ -198,8 +198,6 @@ func (d *Dist) MergeEncoded(count uint64, sum, min, max float64, sk []byte) erro
 	}
 	if d.sk == nil {
 		d.sk = new(sketch)
-	} else if d.sk.n > 0 {
-		d.sk.flush()
 	}
 	if _, err := decodeSketch(sk, d.sk); err != nil {
 		panic("window: sketch decodes differently twice: " + err.Error())

@@ -10,50 +10,30 @@ import (
 // indexMapping, in pages of pageLen bins allocated where values fall, plus
 // the count of values too small to index (zero). It is what
 // ddsketch.DDSketch with a BufferedPaginatedStore holds, without the buffer,
-// the interface calls and math.Log on every Add: Add is the per-sample hot
-// path of the pipeline. The encoding (Sketch, SetSketch) is ddsketch's, with
-// the index mapping omitted, and the quantiles are computed as ddsketch
-// computes them, so results and decoders elsewhere are unchanged.
+// the interface calls and math.Log on every Add: counting is the
+// per-sample hot path of the pipeline (in batches, see AddBatch). The
+// encoding (Sketch, SetSketch) is ddsketch's, with the index mapping
+// omitted, and the quantiles are computed as ddsketch computes them, so
+// results and decoders elsewhere are unchanged.
 type sketch struct {
 	zero  float64
-	base  int                 // page number of pages[0]
-	pages []*[pageLen]float64 // nil where no value fell; starts as first[:]
-	n     int                 // values in buf
-	// buf holds the latest values until it is full: counting them into
-	// their bins in a batch lets the CPU overlap the cache misses on the
-	// pages, where one at a time each would stall the packet path (a live
-	// capture streams the ring through the caches). Every reader flushes
-	// it first; a sketch with an empty buffer (decoded, or flushed) is not
-	// written by readers.
-	buf   [bufLen]float64
+	base  int                           // page number of pages[0]
+	pages []*[pageLen]float64           // nil where no value fell; starts as first[:]
 	first [firstPages]*[pageLen]float64 // pages' first array, in the same object
 }
 
 const (
 	pageBits   = 5
 	pageLen    = 1 << pageBits
-	bufLen     = 16
 	firstPages = 8
 )
 
-// add counts one value v ≥ 0 (not NaN), as DDSketch.Add does.
-func (s *sketch) add(v float64) {
-	if s.n == bufLen {
-		s.flush()
-	}
-	s.buf[s.n] = v
-	s.n++
-}
-
-// flush counts the buffered values into their bins.
-func (s *sketch) flush() {
-	for _, v := range s.buf[:s.n] {
-		s.count(v)
-	}
-	s.n = 0
-}
-
+// count counts one value v ≥ 0 (not NaN), as DDSketch.Add does.
 func (s *sketch) count(v float64) {
+	if b := s.bin(v); b != nil {
+		*b++
+		return
+	}
 	if v <= minIndexable {
 		s.zero++
 		return
@@ -61,15 +41,7 @@ func (s *sketch) count(v float64) {
 	if v > maxIndexable {
 		return // DDSketch refuses it (ErrUntrackableTooHigh)
 	}
-	i := index(v)
-	p := i>>pageBits - s.base
-	if uint(p) < uint(len(s.pages)) {
-		if pg := s.pages[p]; pg != nil {
-			pg[i&(pageLen-1)]++
-			return
-		}
-	}
-	s.addCount(i, 1)
+	s.addCount(index(v), 1)
 }
 
 // bin returns the bin v ≥ 0 counts in, or nil if count must handle v
@@ -121,9 +93,6 @@ func (s *sketch) page(n int) *[pageLen]float64 {
 
 // forEach calls f for every non-empty bin in index order.
 func (s *sketch) forEach(f func(i int, count float64)) {
-	if s.n > 0 {
-		s.flush()
-	}
 	for p, pg := range s.pages {
 		if pg == nil {
 			continue
@@ -137,12 +106,6 @@ func (s *sketch) forEach(f func(i int, count float64)) {
 }
 
 func (s *sketch) merge(o *sketch) {
-	if o.n > 0 {
-		o.flush()
-	}
-	if s.n > 0 {
-		s.flush()
-	}
 	s.zero += o.zero
 	for p, pg := range o.pages {
 		if pg == nil {
@@ -161,7 +124,7 @@ func (s *sketch) merge(o *sketch) {
 }
 
 func (s *sketch) clear() {
-	s.zero, s.n = 0, 0
+	s.zero = 0
 	for _, pg := range s.pages {
 		if pg != nil {
 			*pg = [pageLen]float64{}
@@ -172,14 +135,14 @@ func (s *sketch) clear() {
 // total is DDSketch.GetCount.
 func (s *sketch) total() float64 {
 	var n float64
-	s.forEach(func(_ int, c float64) { n += c }) // flushes first: zero is complete
+	s.forEach(func(_ int, c float64) { n += c })
 	return s.zero + n
 }
 
 // quantile is DDSketch.GetValueAtQuantile for a sketch with no negative
 // values, with BufferedPaginatedStore.KeyAtRank.
 func (s *sketch) quantile(q float64) float64 {
-	count := s.total() // flushes
+	count := s.total()
 	if q < 0 || q > 1 || count == 0 {
 		return math.NaN()
 	}
@@ -213,9 +176,6 @@ func (s *sketch) quantile(q float64) float64 {
 // choosing per store between contiguous counts and index deltas as
 // ddsketch's DenseStore does, whichever is shorter.
 func (s *sketch) encode(b *[]byte) {
-	if s.n > 0 {
-		s.flush()
-	}
 	if s.zero != 0 {
 		enc.EncodeFlag(b, enc.FlagZeroCountVarFloat)
 		enc.EncodeVarfloat64(b, s.zero)
