@@ -165,6 +165,25 @@ type sensorRow struct {
 	Online bool
 }
 
+// skewWarn is the clock skew the sensors page flags: windows would land in
+// the wrong 5-minute slot, and past window.MaxSkew ahead they are refused.
+const skewWarn = time.Minute
+
+// Skew prints the clock skew ("+1m30s", "−2s"), "" when unknown.
+func (r sensorRow) Skew() string {
+	if !r.HasSkew {
+		return ""
+	}
+	d := r.ClockSkew.Round(time.Second)
+	if d < 0 {
+		return "−" + (-d).String()
+	}
+	return "+" + d.String()
+}
+
+// SkewBad is true when the skew is large enough to flag.
+func (r sensorRow) SkewBad() bool { return r.HasSkew && r.ClockSkew.Abs() >= skewWarn }
+
 func (s *Server) sensorRows(r *http.Request) ([]sensorRow, error) {
 	list, err := s.db.Sensors(r.Context())
 	if err != nil {
