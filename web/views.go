@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/netip"
@@ -123,7 +124,7 @@ type serverData struct {
 func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 	addr, err := netip.ParseAddrPort(chi.URLParam(r, "server"))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "server: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443")
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a server address: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443.", chi.URLParam(r, "server")))
 		return
 	}
 	sensors, err := s.sensorsSeeing(r, addr)
