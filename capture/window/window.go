@@ -14,6 +14,10 @@ import (
 // Width is the length of a window. Windows start at :00, :05, … UTC.
 const Width = 5 * time.Minute
 
+// MaxSkew is how far ahead of the receiver's clock a window may start: a
+// sensor whose clock runs ahead must not lose its data.
+const MaxSkew = 2 * time.Hour
+
 // Start returns the start of the window that contains t.
 func Start(t time.Time) time.Time { return t.UTC().Truncate(Width) }
 
@@ -138,8 +142,8 @@ func (s *Summary) Validate(now time.Time) error {
 	if s.Start.IsZero() || !s.Start.Equal(Start(s.Start)) {
 		return fmt.Errorf("server %s: start %s is not on a 5-minute boundary", s.Server, s.Start.Format(time.RFC3339Nano))
 	}
-	if s.Start.After(now.Add(Width)) {
-		return fmt.Errorf("server %s: start %s is in the future", s.Server, s.Start.Format(time.RFC3339))
+	if s.Start.After(now.Add(MaxSkew)) {
+		return fmt.Errorf("server %s: start %s is in the future (more than %s ahead of the receiver's clock)", s.Server, s.Start.Format(time.RFC3339), MaxSkew)
 	}
 	for i := range s.Metrics {
 		if err := s.Metrics[i].validate(); err != nil {
@@ -163,6 +167,14 @@ type SensorInfo struct {
 	Flows      uint64   `json:"flows"`
 	SpoolDepth uint64   `json:"spool_depth"`
 	SpoolLost  uint64   `json:"spool_dropped"`
+	// Clock is the sensor's wall clock when it sent the batch; the web node
+	// shows Clock − receive time as the sensor's clock skew.
+	Clock time.Time `json:"clock,omitzero"`
+	// WindowsRejected counts windows dropped because the web node named
+	// them invalid in an ingest answer.
+	WindowsRejected uint64 `json:"windows_rejected"`
+	// SpoolCorrupt counts spool rows moved aside as unreadable.
+	SpoolCorrupt uint64 `json:"spool_corrupt"`
 }
 
 // Batch is the body of POST /api/v1/ingest. ID makes delivery idempotent.
