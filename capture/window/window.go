@@ -87,21 +87,50 @@ type Summary struct {
 	Start  time.Time      `json:"start"`
 	Counters
 	Metrics Metrics `json:"metrics"`
+
+	// Protocol is the application protocol recognised on the server's
+	// connections ("http", "tls", "postgres", "mysql", "redis", "dns");
+	// "" for plain tcp.
+	Protocol string `json:"protocol,omitempty"`
+	// Transport is "" or "tcp" for TCP, "udp" for UDP (DNS). It is part of
+	// the summary's key, with the sensor, the server and the start.
+	Transport string `json:"transport,omitempty"`
+	// Operations breaks the transactions down by operation, most frequent
+	// first: at most MaxOperations by name, then OtherOperation.
+	Operations []Operation `json:"operations,omitempty"`
+	// Statuses counts the transactions per status ("200", "42P01", "OK").
+	Statuses map[string]uint64 `json:"statuses,omitempty"`
 }
+
+// UDP reports whether s is the summary of a UDP server.
+func (s *Summary) UDP() bool { return s.Transport == "udp" }
 
 // Metrics holds one distribution per Metric.
 type Metrics [NumMetrics]Dist
 
 // Merge adds o (same server and window) into s.
 func (s *Summary) Merge(o *Summary) error {
-	if s.Server != o.Server || !s.Start.Equal(o.Start) {
-		return fmt.Errorf("merge %s@%s with %s@%s: different server or window", s.Server, s.Start, o.Server, o.Start)
+	if s.Server != o.Server || !s.Start.Equal(o.Start) || s.UDP() != o.UDP() {
+		return fmt.Errorf("merge %s/%s@%s with %s/%s@%s: different server or window",
+			s.Server, s.transport(), s.Start, o.Server, o.transport(), o.Start)
 	}
 	s.Counters.Add(&o.Counters)
 	for i := range s.Metrics {
 		s.Metrics[i].Merge(&o.Metrics[i])
 	}
+	if s.Protocol == "" {
+		s.Protocol = o.Protocol
+	}
+	s.Operations = mergeOperations(s.Operations, o.Operations)
+	s.Statuses = mergeStatuses(s.Statuses, o.Statuses)
 	return nil
+}
+
+func (s *Summary) transport() string {
+	if s.UDP() {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // Validate reports what is wrong with a summary received from outside.
@@ -120,6 +149,9 @@ func (s *Summary) Validate(now time.Time) error {
 		if err := s.Metrics[i].validate(); err != nil {
 			return fmt.Errorf("server %s: %s: %w", s.Server, Metric(i), err)
 		}
+	}
+	if err := s.validateBreakdown(); err != nil {
+		return fmt.Errorf("server %s: %w", s.Server, err)
 	}
 	return nil
 }
