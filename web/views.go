@@ -38,13 +38,14 @@ func digest(d *window.Dist) stat2 {
 	return stat2{Avg: d.Avg(), P95: d.Quantile(0.95)}
 }
 
-// overviewRanges are the ranges the overview offers; the default is the
-// first. Longer ones would read too many 5-minute rows for one page.
-var overviewRanges = []struct {
+// pageRanges are the ranges the pages offer; the overview's default is the
+// first.
+var pageRanges = []struct {
 	Name  string
 	Label string
 	D     time.Duration
-}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour}}
+}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour},
+	{"7d", "last 7 days", 7 * 24 * time.Hour}, {"30d", "last 30 days", 30 * 24 * time.Hour}}
 
 type overviewData struct {
 	Servers []overviewRow
@@ -54,8 +55,8 @@ type overviewData struct {
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	rng := overviewRanges[0]
-	for _, o := range overviewRanges {
+	rng := pageRanges[0]
+	for _, o := range pageRanges {
 		if o.Name == r.URL.Query().Get("range") {
 			rng = o
 		}
@@ -78,7 +79,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Addr < rows[j].Addr })
 	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label}
-	for _, o := range overviewRanges {
+	for _, o := range pageRanges {
 		data.Ranges = append(data.Ranges, o.Name)
 	}
 	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: data})
@@ -117,8 +118,11 @@ func sparkline(pts []store.SparkPoint, from, to time.Time) string {
 }
 
 type serverData struct {
-	Addr, Service string
-	Sensors       []string
+	Addr, Service, Transport string
+	Sensors                  []string
+	Seen                     bool
+	First, Last              int64 // unix seconds of its first and latest window
+	Ranges                   []string
 }
 
 func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
@@ -127,13 +131,30 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a server address: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443.", chi.URLParam(r, "server")))
 		return
 	}
-	sensors, err := s.sensorsSeeing(r, addr)
+	transport := r.URL.Query().Get("transport")
+	if transport != "" && transport != "tcp" && transport != "udp" {
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
+		return
+	}
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
 	if err != nil {
+		s.fail(w, "look up server", err)
+		return
+	}
+	data := serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Transport: transport, Seen: seen}
+	if !seen {
+		s.render(w, r, http.StatusNotFound, "server", page{Title: addr.String(), Nav: "servers", Data: data})
+		return
+	}
+	data.First, data.Last = first.Unix(), last.Unix()
+	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers",
-		Data: serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Sensors: sensors}})
+	for _, o := range pageRanges {
+		data.Ranges = append(data.Ranges, o.Name)
+	}
+	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers", Data: data})
 }
 
 // sensorsSeeing lists the sensors for the server page's filter: those that
