@@ -388,19 +388,34 @@ func upsertSensor(ctx context.Context, tx *sql.Tx, s *window.SensorInfo, now tim
 	if s.Interfaces == nil {
 		ifaces = []byte("[]")
 	}
+	var skew any // NULL when the sensor does not say its clock
+	if !s.Clock.IsZero() {
+		skew = clampSkew(s.Clock.Sub(now))
+	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
+			clock_skew_ms, windows_rejected, spool_corrupt, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET version = excluded.version, interfaces = excluded.interfaces,
 			packets = excluded.packets, drops = excluded.drops, flows = excluded.flows,
-			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost, last_seen = excluded.last_seen
+			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost,
+			clock_skew_ms = excluded.clock_skew_ms, windows_rejected = excluded.windows_rejected,
+			spool_corrupt = excluded.spool_corrupt, last_seen = excluded.last_seen
 		RETURNING id`,
 		s.Name, s.Version, string(ifaces), clamp(s.Packets), clamp(s.Drops), clamp(s.Flows),
-		clamp(s.SpoolDepth), clamp(s.SpoolLost), now.Unix(), now.Unix()).Scan(&id)
+		clamp(s.SpoolDepth), clamp(s.SpoolLost), skew, clamp(s.WindowsRejected), clamp(s.SpoolCorrupt),
+		now.Unix(), now.Unix()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("upsert sensor %s: %w", s.Name, err)
 	}
 	return id, nil
+}
+
+// clampSkew returns d in milliseconds, bounded to ±10 years (a sensor's
+// clock can be anything).
+func clampSkew(d time.Duration) int64 {
+	const bound = 10 * 365 * 24 * time.Hour
+	return (min(max(d, -bound), bound)).Milliseconds()
 }
 
 // clamp maps a uint64 health counter to SQLite's int64.

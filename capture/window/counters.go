@@ -2,8 +2,6 @@ package window
 
 import (
 	"fmt"
-	"math"
-	"math/bits"
 	"reflect"
 	"unsafe"
 )
@@ -106,12 +104,4 @@ func (c *Counters) Add(o *Counters) {
 	for i := range a {
 		a[i] = addSat(a[i], b[i])
 	}
-}
-
-func addSat(a, b uint64) uint64 {
-	s, carry := bits.Add64(a, b, 0)
-	if carry != 0 {
-		return math.MaxUint64
-	}
-	return s
 }
