@@ -189,3 +189,35 @@ func BenchmarkDistAdd(b *testing.B) {
 		}
 	})
 }
+
+// TestBins checks that the bins cover every value once, each inside its
+// bin's bounds, whatever the mapping.
+func TestBins(t *testing.T) {
+	var d Dist
+	vals := []float64{0, 0, 0.57, 1.3, 1.3, 7.3, 100.3, 101.7, 5003, 123457} // none on a bound
+	for _, v := range vals {
+		d.Add(v)
+	}
+	var total, prevHi float64
+	d.Bins(func(lo, hi, c float64) {
+		if lo > hi || lo < prevHi {
+			t.Errorf("bin (%g, %g] out of order after %g", lo, hi, prevHi)
+		}
+		prevHi = hi
+		n := 0
+		for _, v := range vals {
+			if (v > lo && v < hi) || (hi == 0 && v == 0) {
+				n++
+			}
+		}
+		if float64(n) != c {
+			t.Errorf("bin (%g, %g] counts %g, holds %d of the values", lo, hi, c, n)
+		}
+		total += c
+	})
+	if total != float64(len(vals)) {
+		t.Errorf("bins hold %g values, want %d", total, len(vals))
+	}
+	var empty Dist
+	empty.Bins(func(lo, hi, c float64) { t.Errorf("empty dist has bin (%g, %g]", lo, hi) })
+}
