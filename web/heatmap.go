@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
 )
 
@@ -68,21 +69,24 @@ func (s *Server) apiHeatmap(w http.ResponseWriter, r *http.Request) {
 // middle.
 func heatmap(points []store.SeriesPoint, rows int) heatmapJSON {
 	lo, hi, distinct := math.Inf(1), 0.0, map[float64]bool{}
+	bins := make([][]window.Bin, len(points))
+	zeros := make([]uint64, len(points))
+	var anyZero bool
 	for i := range points {
-		points[i].Dist.Bins(func(l, h, _ float64) {
-			if l > 0 {
-				lo = math.Min(lo, l)
-			}
-			hi = math.Max(hi, h)
-			distinct[l] = true
-		})
+		bins[i], zeros[i] = points[i].Dist.Bins(nil)
+		for _, b := range bins[i] {
+			lo, hi = math.Min(lo, b.Lower), math.Max(hi, b.Upper)
+			distinct[b.Lower] = true
+		}
+		anyZero = anyZero || zeros[i] > 0
 	}
 	out := heatmapJSON{Bounds: []float64{}, Windows: make([]heatWindowJSON, 0, len(points))}
-	if hi == 0 {
-		return out
-	}
-	if math.IsInf(lo, 1) { // only zeros
+	switch {
+	case len(distinct) > 0:
+	case anyZero: // only values of 0 µs: one row
 		lo, hi = 0, 1
+	default:
+		return out
 	}
 	rows = max(1, min(rows, len(distinct)))
 	row := func(v float64) int {
@@ -100,11 +104,10 @@ func heatmap(points []store.SeriesPoint, rows int) heatmapJSON {
 	}
 	for i := range points {
 		p := &points[i]
-		counts := make([]float64, rows)
-		p.Dist.Bins(func(l, h, c float64) { counts[row(math.Sqrt(l*h))] += c })
 		hw := heatWindowJSON{T: p.T.UTC(), Count: p.Dist.Count, Counts: make([]uint64, rows)}
-		for k, c := range counts {
-			hw.Counts[k] = uint64(math.Round(c))
+		hw.Counts[0] = zeros[i]
+		for _, b := range bins[i] {
+			hw.Counts[row(math.Sqrt(b.Lower*b.Upper))] += b.Count
 		}
 		out.Windows = append(out.Windows, hw)
 	}

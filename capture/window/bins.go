@@ -1,18 +1,28 @@
 package window
 
-// Bins calls f for every non-empty bin of d's sketch, lowest values first,
-// with the bin's bounds in microseconds: a bin holds values from lo to hi
-// (which bound belongs to it is the index mapping's business). Values too
-// small to index (0 µs) come first, as the bin from 0 to 0. Heatmaps draw
-// these.
-func (d *Dist) Bins(f func(lo, hi, count float64)) {
+import "math"
+
+// Bin is one non-empty bin of a distribution's sketch: Count values lie
+// between Lower and Upper microseconds.
+type Bin struct {
+	Lower, Upper float64
+	Count        uint64
+}
+
+// Bins appends d's non-empty bins to dst in increasing order of value and
+// returns it, with the count of values too small for any bin (at most
+// ZeroThreshold µs), which no bin holds. Exporters turn them into
+// histograms; the counts add up to d.Count.
+func (d *Dist) Bins(dst []Bin) (bins []Bin, zero uint64) {
 	if d.Count == 0 || d.sk == nil {
-		return
-	}
-	if d.sk.zero != 0 {
-		f(0, 0, d.sk.zero)
+		return dst, 0
 	}
 	d.sk.forEach(func(i int, c float64) {
-		f(indexMapping.LowerBound(i), indexMapping.LowerBound(i+1), c)
+		dst = append(dst, Bin{Lower: logMapping.LowerBound(i), Upper: logMapping.LowerBound(i + 1), Count: uint64(math.Round(c))})
 	})
+	return dst, uint64(math.Round(d.sk.zero))
 }
+
+// ZeroThreshold is the largest value, in microseconds, that counts in no
+// bin of a sketch but in its zero count.
+var ZeroThreshold = minIndexable

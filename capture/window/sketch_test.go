@@ -198,26 +198,32 @@ func TestBins(t *testing.T) {
 	for _, v := range vals {
 		d.Add(v)
 	}
-	var total, prevHi float64
-	d.Bins(func(lo, hi, c float64) {
-		if lo > hi || lo < prevHi {
-			t.Errorf("bin (%g, %g] out of order after %g", lo, hi, prevHi)
+	bins, zero := d.Bins(nil)
+	total, prevHi := zero, 0.0
+	if zero != 2 {
+		t.Errorf("zero count %d, want the 2 zeros", zero)
+	}
+	for _, b := range bins {
+		if b.Lower > b.Upper || b.Lower < prevHi {
+			t.Errorf("bin (%g, %g] out of order after %g", b.Lower, b.Upper, prevHi)
 		}
-		prevHi = hi
+		prevHi = b.Upper
 		n := 0
 		for _, v := range vals {
-			if (v > lo && v < hi) || (hi == 0 && v == 0) {
+			if v > b.Lower && v < b.Upper {
 				n++
 			}
 		}
-		if float64(n) != c {
-			t.Errorf("bin (%g, %g] counts %g, holds %d of the values", lo, hi, c, n)
+		if uint64(n) != b.Count {
+			t.Errorf("bin (%g, %g] counts %d, holds %d of the values", b.Lower, b.Upper, b.Count, n)
 		}
-		total += c
-	})
-	if total != float64(len(vals)) {
-		t.Errorf("bins hold %g values, want %d", total, len(vals))
+		total += b.Count
+	}
+	if total != uint64(len(vals)) {
+		t.Errorf("bins hold %d values, want %d", total, len(vals))
 	}
 	var empty Dist
-	empty.Bins(func(lo, hi, c float64) { t.Errorf("empty dist has bin (%g, %g]", lo, hi) })
+	if bins, zero := empty.Bins(nil); len(bins) != 0 || zero != 0 {
+		t.Errorf("empty dist has bins %v, zero %d", bins, zero)
+	}
 }
