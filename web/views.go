@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -21,69 +20,6 @@ import (
 // online: sensors send at least one batch (windows or a heartbeat) per
 // window.
 const onlineWithin = 2 * window.Width
-
-type stat2 struct{ Avg, P95 float64 }
-
-type overviewRow struct {
-	Addr     string
-	Service  string
-	Sensors  []string
-	RTT      stat2
-	Response stat2
-	Spark    string
-	window.Counters
-}
-
-func digest(d *window.Dist) stat2 {
-	return stat2{Avg: d.Avg(), P95: d.Quantile(0.95)}
-}
-
-// pageRanges are the ranges the pages offer; the overview's default is the
-// first.
-var pageRanges = []struct {
-	Name  string
-	Label string
-	D     time.Duration
-}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour},
-	{"7d", "last 7 days", 7 * 24 * time.Hour}, {"30d", "last 30 days", 30 * 24 * time.Hour}}
-
-type overviewData struct {
-	Servers []overviewRow
-	Range   string
-	Label   string
-	Ranges  []string
-}
-
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	rng := pageRanges[0]
-	for _, o := range pageRanges {
-		if o.Name == r.URL.Query().Get("range") {
-			rng = o
-		}
-	}
-	to := s.now()
-	from := to.Add(-rng.D)
-	list, err := s.db.Servers(r.Context(), from, to)
-	if err != nil {
-		s.fail(w, "list servers", err)
-		return
-	}
-	rows := make([]overviewRow, 0, len(list))
-	for i := range list {
-		sv := &list[i]
-		rows = append(rows, overviewRow{
-			Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
-			RTT: digest(&sv.Metrics[window.RTT]), Response: digest(&sv.Metrics[window.ResponseTime]),
-			Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
-		})
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Addr < rows[j].Addr })
-	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label}
-	for _, o := range pageRanges {
-		data.Ranges = append(data.Ranges, o.Name)
-	}
-	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: data})
-}
 
 // sparkline turns the RTT averages into SVG polyline points in a 120×24
 // box spanning [from,to); windows without samples are skipped. Empty when
@@ -116,6 +52,9 @@ func sparkline(pts []store.SparkPoint, from, to time.Time) string {
 	}
 	return b.String()
 }
+
+// serverRanges are the presets of the server page.
+var serverRanges = []string{"1h", "6h", "24h", "7d", "30d"}
 
 type serverData struct {
 	Addr, Service, Transport string
@@ -151,9 +90,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "list servers", err)
 		return
 	}
-	for _, o := range pageRanges {
-		data.Ranges = append(data.Ranges, o.Name)
-	}
+	data.Ranges = serverRanges
 	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers", Data: data})
 }
 

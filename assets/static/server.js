@@ -488,8 +488,16 @@
     root.setAttribute("data-to", String(state.to));
     showRange();
     var live = function () { return my === gen; };
+    // guard draws only for the latest load, and shows a drawing failure
+    // on the charts concerned rather than leaving them loading.
     var guard = function (ids, f) {
-      return function (v) { if (live()) f(v); };
+      return function (v) {
+        if (!live()) return;
+        try { f(v); } catch (e) {
+          ids.forEach(function (id) { failed(id, { message: "drawing failed: " + e.message }); });
+          root.setAttribute("data-error", String(e && e.stack || e));
+        }
+      };
     };
     var fail = function (ids) {
       return function (e) {
@@ -500,18 +508,18 @@
     };
     var reqs = { rtt: series("rtt"), cli: series("rtt_client"), srv: series("rtt_server"), resp: series("response_time"), xfer: series("transfer_time") };
     var done = [];
-    done.push(Promise.all([reqs.cli, reqs.srv, reqs.resp, reqs.xfer]).then(guard(0, function (d) {
+    done.push(Promise.all([reqs.cli, reqs.srv, reqs.resp, reqs.xfer]).then(guard(["chart-breakdown"], function (d) {
       var n = drawBreakdown(d[0], d[1], d[2], d[3]);
       verdict(d[0], d[1], d[2], d[3]);
       setMsg("chart-breakdown", n ? "" : "empty", n ? "" : noData(), n || !last ? null : lastLink());
     }), fail(["chart-breakdown"])));
-    done.push(reqs.resp.then(guard(0, function (d) {
+    done.push(reqs.resp.then(guard(["chart-results", "chart-response"], function (d) {
       var n = drawResults(d);
       setMsg("chart-results", n ? "" : "empty", n ? "" : "No transactions in this range.");
       drawResponse(d);
       setMsg("chart-response", d.points.length ? "" : "empty", d.points.length ? "" : "No response timed in this range.");
     }), fail(["chart-results", "chart-response"])));
-    done.push(Promise.all([reqs.rtt, reqs.cli, reqs.srv]).then(guard(0, function (d) {
+    done.push(Promise.all([reqs.rtt, reqs.cli, reqs.srv]).then(guard(["chart-rtt", "chart-counters"], function (d) {
       var n = drawRTT(d[0], d[1], d[2]);
       setMsg("chart-rtt", n ? "" : "empty", n ? "" : noData(), n || !last ? null : lastLink());
       var m = drawCounters(d[0]);
@@ -519,12 +527,12 @@
       setMsg("chart-counters", m ? "" : "empty", m ? "" : noData(), m || !last ? null : lastLink());
     }), fail(["chart-rtt", "chart-counters"])));
     [["heat-response", "response_time"], ["heat-rtt", "rtt"]].forEach(function (hm) {
-      done.push(heat(hm[1]).then(guard(0, function (d) {
+      done.push(heat(hm[1]).then(guard([hm[0]], function (d) {
         var n = drawHeat(hm[0], d);
         setMsg(hm[0], n ? "" : "empty", n ? "" : "No " + (hm[1] === "rtt" ? "round trips" : "responses") + " in this range.");
       }), fail([hm[0]])));
     });
-    done.push(getJSON("/api/v1/operations?" + params({})).then(guard(0, drawOperations), function (e) {
+    done.push(getJSON("/api/v1/operations?" + params({})).then(guard([], drawOperations), function (e) {
       if (!live()) return;
       drawOperations(null);
       document.getElementById("ops-msg").textContent = e && e.status === 401 ? "Your session has ended: log in again." :
