@@ -2,11 +2,12 @@ package store
 
 import (
 	"context"
-	"flag"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,51 +77,177 @@ func legacySummary(server, sensor, win int) window.Summary {
 	return s
 }
 
-var writeLegacy = flag.Bool("write-legacy", false, "write testdata/legacy with this code (only the code before the schema 5 bins may)")
-
-func TestWriteLegacyFixtures(t *testing.T) {
-	if !*writeLegacy {
-		t.Skip("-write-legacy not given")
-	}
-	ctx := context.Background()
-	dir := filepath.Join("testdata", "legacy")
-	for _, f := range []string{"pastmon.db", "sensor-spool.db"} {
-		os.Remove(filepath.Join(dir, f))
-	}
-	db, err := Open(ctx, filepath.Join(dir, "pastmon.db"))
+// copyFixture copies testdata/legacy/name into a temporary directory.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "legacy", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sn, name := range legacySensors {
-		var sums []window.Summary
-		for server := 1; server <= 2; server++ {
-			for w := range legacyWindows {
-				sums = append(sums, legacySummary(server, sn+1, w))
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// legacyTruth collects what legacySummary fed in.
+type legacyTruth map[int64]map[window.Metric][]float64 // window start → values
+
+func (lt legacyTruth) add(server, sensor, win int, step time.Duration) {
+	start := t0.Add(time.Duration(win) * window.Width).Truncate(step).Unix()
+	if lt[start] == nil {
+		lt[start] = map[window.Metric][]float64{}
+	}
+	for m := range window.NumMetrics {
+		lt[start][m] = append(lt[start][m], legacyValues(server, sensor, win, m)...)
+	}
+}
+
+// legacyChecks counts the quantiles TestLegacyFixtures compared and how
+// many were more than 2% off. A value in a legacy bin (2% wide) that
+// straddles two schema 5 bins lands in one of them: the estimate can then
+// be up to the legacy bin's width plus half the new one's off for that
+// value, so sparse windows may miss 2% now and then; legacyTolerance bounds
+// every quantile, and at most 1% of them may be over 2%.
+var legacyChecks struct{ n, over int }
+
+const legacyTolerance = 0.032
+
+func checkLegacyDist(t *testing.T, label string, d *window.Dist, vals []float64) {
+	t.Helper()
+	if d.Count != uint64(len(vals)) {
+		t.Errorf("%s: count %d, want %d", label, d.Count, len(vals))
+		return
+	}
+	if len(vals) == 0 {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(vals))
+	if d.Min != sorted[0] || d.Max != sorted[len(sorted)-1] {
+		t.Errorf("%s: min/max %v/%v, want %v/%v", label, d.Min, d.Max, sorted[0], sorted[len(sorted)-1])
+	}
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		got, want := d.Quantile(q), trueQuantile(sorted, q)
+		legacyChecks.n++
+		if math.Abs(got-want) > 0.02*want {
+			legacyChecks.over++
+		}
+		if math.Abs(got-want) > legacyTolerance*want {
+			t.Errorf("%s: p%g = %v, want %v ± %.1f%%", label, q*100, got, want, 100*legacyTolerance)
+		}
+	}
+}
+
+func checkLegacySeries(t *testing.T, db *DB, label string, server int, from, to time.Time, want legacyTruth) {
+	t.Helper()
+	for m := range window.NumMetrics {
+		s := series(t, db, SeriesQuery{Server: legacySummary(server, 0, 0).Server, Metric: m, From: from, To: to})
+		n := 0
+		for _, p := range s.Points {
+			if vals := want[p.T.Unix()][m]; len(vals) > 0 {
+				n++
+			}
+			checkLegacyDist(t, fmt.Sprintf("%s %s @%s", label, m, p.T.Format(time.TimeOnly)), &p.Dist, want[p.T.Unix()][m])
+		}
+		if n == 0 {
+			t.Fatalf("%s %s: no points", label, m)
+		}
+	}
+}
+
+// TestLegacyFixtures opens the database and the spool that the code
+// before the schema 5 bins wrote, and checks that their distributions are
+// read (5-minute rows and hourly rollups), merged with new ones in the
+// same rows, rolled up and delivered from the spool, every quantile within
+// 2% of the values they hold.
+func TestLegacyFixtures(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, copyFixture(t, "pastmon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	end := t0.Add(legacyWindows * window.Width)
+	fine, fine2, hourly := legacyTruth{}, legacyTruth{}, legacyTruth{}
+	for sn := range legacySensors {
+		for w := range legacyWindows {
+			fine.add(1, sn+1, w, window.Width)
+			fine2.add(2, sn+1, w, window.Width)
+			hourly.add(1, sn+1, w, time.Hour)
+		}
+	}
+	checkLegacySeries(t, db, "legacy 5-minute", 1, t0, end, fine)
+	checkLegacySeries(t, db, "legacy 5-minute", 2, t0, end, fine2)
+	// A range over 2 days is served from the hourly rollups.
+	checkLegacySeries(t, db, "legacy hourly", 1, t0.Add(-47*time.Hour), end, hourly)
+
+	// New windows merge into the legacy rows, 5-minute and hourly.
+	var sums []window.Summary
+	for w := range legacyWindows {
+		sums = append(sums, legacySummary(1, 7, w))
+		fine.add(1, 7, w, window.Width)
+		hourly.add(1, 7, w, time.Hour)
+	}
+	mustIngest(t, db, batch("new-s1", "s1", sums...), end)
+	checkLegacySeries(t, db, "mixed 5-minute", 1, t0, end, fine)
+	checkLegacySeries(t, db, "mixed hourly", 1, t0.Add(-47*time.Hour), end, hourly)
+	list, err := db.Servers(ctx, t0, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := legacyTruth{}
+	for sn := range legacySensors {
+		for w := range legacyWindows {
+			all.add(1, sn+1, w, 24*time.Hour)
+		}
+	}
+	for w := range legacyWindows {
+		all.add(1, 7, w, 24*time.Hour)
+	}
+	for i := range list {
+		if list[i].Server == legacySummary(1, 0, 0).Server {
+			for m := range window.NumMetrics {
+				checkLegacyDist(t, "servers "+m.String(), &list[i].Metrics[m], all[t0.Truncate(24*time.Hour).Unix()][m])
 			}
 		}
-		b := window.Batch{ID: "legacy-" + name, Sensor: window.SensorInfo{Name: name, Version: "legacy"}, Summaries: sums}
-		if _, err := db.Ingest(ctx, &b, t0.Add(3*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if err := db.Maintain(ctx, t0.Add(2*time.Hour+10*time.Minute), 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sp, err := OpenSpool(ctx, filepath.Join(dir, "sensor-spool.db"), 1000)
+
+	// The spool's legacy windows are delivered, stored and rolled up.
+	sp, err := OpenSpool(ctx, copyFixture(t, "sensor-spool.db"), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sums []window.Summary
+	defer sp.Close()
+	id, spooled, err := sp.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoolFine, spoolHour := legacyTruth{}, legacyTruth{}
 	for w := legacyWindows; w < legacyWindows+12; w++ {
-		sums = append(sums, legacySummary(legacySpoolServer, 0, w))
+		spoolFine.add(legacySpoolServer, 0, w, window.Width)
+		spoolHour.add(legacySpoolServer, 0, w, time.Hour)
 	}
-	if err := sp.Put(ctx, sums); err != nil {
+	if len(spooled) != 12 {
+		t.Fatalf("spool holds %d windows, want 12", len(spooled))
+	}
+	for _, s := range spooled {
+		for m := range window.NumMetrics {
+			checkLegacyDist(t, "spooled "+m.String(), &s.Metrics[m], spoolFine[s.Start.Unix()][m])
+		}
+	}
+	mustIngest(t, db, batch(id, "s1", spooled...), end.Add(time.Hour))
+	if err := sp.Ack(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := sp.Close(); err != nil {
+	if err := db.Maintain(ctx, end.Add(2*time.Hour), 0, 0); err != nil {
 		t.Fatal(err)
+	}
+	spoolEnd := end.Add(time.Hour)
+	checkLegacySeries(t, db, "spooled 5-minute", legacySpoolServer, end, spoolEnd, spoolFine)
+	checkLegacySeries(t, db, "spooled hourly", legacySpoolServer, spoolEnd.Add(-49*time.Hour), spoolEnd, spoolHour)
+	t.Logf("%d of %d quantiles more than 2%% off", legacyChecks.over, legacyChecks.n)
+	if legacyChecks.over*100 > legacyChecks.n {
+		t.Errorf("%d of %d quantiles more than 2%% off", legacyChecks.over, legacyChecks.n)
 	}
 }
