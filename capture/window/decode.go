@@ -31,13 +31,8 @@ var (
 	maxIndex = index(2 * MaxMicros)
 
 	// legacyMapping is the mapping of the sketches pastmon wrote first.
-	legacyMapping = func() *mapping.LogarithmicMapping {
-		m, err := mapping.NewLogarithmicMapping(0.01)
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
+	legacyMapping, _ = mapping.NewLogarithmicMappingWithGamma(legacyGamma, 0)
+	legacyGamma      = (1 + 0.01) / (1 - 0.01)
 	// legacyMinIndex and legacyMaxIndex bound the bins of a legacy sketch
 	// as they were bounded then.
 	legacyMinIndex = legacyMapping.Index(legacyMapping.MinIndexableValue())
@@ -77,13 +72,7 @@ func decodeSketch(b []byte, s *sketch) (total float64, err error) {
 				return 0, errors.New("sketch index mapping after its bins, or twice")
 			}
 			known = true
-			var m mapping.IndexMapping
-			if m, err = mapping.Decode(&b, flag); err == nil {
-				legacy = !schemaMapping.Equals(m)
-				if legacy && !legacyMapping.Equals(m) {
-					err = errors.New("sketch has another index mapping")
-				}
-			}
+			legacy, err = decodeMapping(&b, flag)
 		case enc.FlagTypePositiveStore:
 			if !known {
 				known, legacy = true, true
@@ -117,6 +106,32 @@ func decodeSketch(b []byte, s *sketch) (total float64, err error) {
 		}
 	}
 	return total, nil
+}
+
+// decodeMapping reads an index mapping (what mapping.Decode reads, without
+// making one): false for schemaMapping, true for legacyMapping, else an
+// error.
+func decodeMapping(b *[]byte, flag enc.Flag) (legacy bool, err error) {
+	if flag != enc.FlagIndexMappingBaseLogarithmic {
+		return false, errors.New("sketch has another index mapping")
+	}
+	g, err := enc.DecodeFloat64LE(b)
+	if err != nil {
+		return false, err
+	}
+	offset, err := enc.DecodeFloat64LE(b)
+	if err != nil {
+		return false, err
+	}
+	// As LogarithmicMapping.Equals compares them.
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-12*math.Max(math.Abs(x), math.Abs(y)) }
+	switch {
+	case near(g, gamma) && near(offset, schemaOffset):
+		return false, nil
+	case near(g, legacyGamma) && offset == 0:
+		return true, nil
+	}
+	return false, errors.New("sketch has another index mapping")
 }
 
 // decodeOther reads a flag that is neither a store nor a mapping: the zero

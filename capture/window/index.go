@@ -96,13 +96,10 @@ var (
 // [γ^(j-offset), γ^(j+1-offset)), which with this offset is [2^((j-1)/32),
 // 2^(j/32)) seconds, so DDSketch decoders read the bins right but for
 // values exactly on a bound.
-var schemaMapping = func() *mapping.LogarithmicMapping {
-	m, err := mapping.NewLogarithmicMappingWithGamma(gamma, 1-binsPerOctave*math.Log2(1e6))
-	if err != nil {
-		panic(err)
-	}
-	return m
-}()
+var (
+	schemaMapping, _ = mapping.NewLogarithmicMappingWithGamma(gamma, schemaOffset)
+	schemaOffset     = 1 - binsPerOctave*math.Log2(1e6)
+)
 
 // index returns slowIndex(v) for zeroMax < v ≤ maxIndexable, exactly,
 // without a division or a search for the values timings take: the exponent
