@@ -327,28 +327,3 @@ func ParseBinary(b []byte) (Encoded, error) {
 	}
 	return Encoded{n, d.Sum, d.Min, d.Max, b[24:]}, nil
 }
-
-// ZeroCount is the count of d's zero bin: values of at most ZeroThreshold
-// seconds.
-func (d *Dist) ZeroCount() uint64 {
-	if d.sk == nil {
-		return 0
-	}
-	return uint64(d.sk.zero)
-}
-
-// Bins calls f for every non-empty bin of d but the zero bin, in
-// increasing order of k: count values fell in (2^((k-1)/32), 2^(k/32)]
-// seconds. These are the buckets of a Prometheus native histogram of
-// schema 5; an OpenTelemetry exponential histogram of scale 5 numbers the
-// same bucket k-1.
-func (d *Dist) Bins(f func(k int, count uint64)) {
-	if d.sk == nil {
-		return
-	}
-	d.sk.forEach(func(i int, c float64) { f(i, uint64(c)) })
-}
-
-// BinUpperBound is the upper bound of bin k in seconds: 2^(k/32), as
-// Prometheus computes it.
-func BinUpperBound(k int) float64 { return upper(k) }

@@ -97,13 +97,13 @@ func TestLegacyWindowsMerged(t *testing.T) {
 
 func checkRebinned(t *testing.T, what string, d *Dist, vals []float64) {
 	t.Helper()
-	total := d.ZeroCount()
-	d.Bins(func(k int, c uint64) {
-		total += c
-		if k < minKey || k > maxIndex {
-			t.Fatalf("%s: bin %d", what, k)
+	bins, total := d.Bins(nil)
+	for _, b := range bins {
+		total += b.Count
+		if b.Key < minKey || b.Key > maxIndex {
+			t.Fatalf("%s: bin %d", what, b.Key)
 		}
-	})
+	}
 	if total != uint64(len(vals)) || d.Count != total {
 		t.Fatalf("%s: bins hold %d, count %d, want %d", what, total, d.Count, len(vals))
 	}

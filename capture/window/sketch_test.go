@@ -92,8 +92,9 @@ func TestBinsArePrometheus(t *testing.T) {
 	if ph.GetSchema() != Schema || ph.GetZeroThreshold() != ZeroThreshold {
 		t.Fatalf("schema %d, zero threshold %v", ph.GetSchema(), ph.GetZeroThreshold())
 	}
-	if ph.GetZeroCount() != d.ZeroCount() {
-		t.Errorf("zero count %d, Prometheus %d", d.ZeroCount(), ph.GetZeroCount())
+	bins, zero := d.Bins(nil)
+	if ph.GetZeroCount() != zero {
+		t.Errorf("zero count %d, Prometheus %d", zero, ph.GetZeroCount())
 	}
 	want := map[int]uint64{}
 	k, n := 0, int64(0)
@@ -110,18 +111,18 @@ func TestBinsArePrometheus(t *testing.T) {
 		}
 	}
 	got := map[int]uint64{}
-	d.Bins(func(k int, c uint64) { got[k] = c })
+	for _, b := range bins {
+		got[b.Key] = b.Count
+		if want := math.Exp2(float64(b.Key)/32) * 1e6; math.Abs(b.Upper-want) > 1e-15*want {
+			t.Errorf("upper bound of bin %d = %v µs, want %v", b.Key, b.Upper, want)
+		}
+	}
 	if len(got) != len(want) {
 		t.Fatalf("%d bins, Prometheus %d", len(got), len(want))
 	}
 	for k, c := range want {
 		if got[k] != c {
 			t.Fatalf("bin %d holds %d, Prometheus %d", k, got[k], c)
-		}
-	}
-	for _, k := range []int{-1000, -637, -1, 0, 1, 31, 32, 500} {
-		if got, want := BinUpperBound(k), math.Exp2(float64(k)/32); math.Abs(got-want) > 1e-15*want {
-			t.Errorf("upper bound of bin %d = %v, want %v", k, got, want)
 		}
 	}
 }
@@ -283,4 +284,42 @@ func BenchmarkDistAdd(b *testing.B) {
 			_ = sk.Add(vals[i&4095])
 		}
 	})
+}
+
+// TestBins checks that the bins cover every value once, each inside its
+// bin's bounds, whatever the mapping.
+func TestBins(t *testing.T) {
+	var d Dist
+	vals := []float64{0, 0, 0.57, 1.3, 1.3, 7.3, 100.3, 101.7, 5003, 123457} // none on a bound
+	for _, v := range vals {
+		d.Add(v)
+	}
+	bins, zero := d.Bins(nil)
+	total, prevHi := zero, 0.0
+	if zero != 2 {
+		t.Errorf("zero count %d, want the 2 zeros", zero)
+	}
+	for _, b := range bins {
+		if b.Lower > b.Upper || b.Lower < prevHi {
+			t.Errorf("bin (%g, %g] out of order after %g", b.Lower, b.Upper, prevHi)
+		}
+		prevHi = b.Upper
+		n := 0
+		for _, v := range vals {
+			if v > b.Lower && v < b.Upper {
+				n++
+			}
+		}
+		if uint64(n) != b.Count {
+			t.Errorf("bin (%g, %g] counts %d, holds %d of the values", b.Lower, b.Upper, b.Count, n)
+		}
+		total += b.Count
+	}
+	if total != uint64(len(vals)) {
+		t.Errorf("bins hold %d values, want %d", total, len(vals))
+	}
+	var empty Dist
+	if bins, zero := empty.Bins(nil); len(bins) != 0 || zero != 0 {
+		t.Errorf("empty dist has bins %v, zero %d", bins, zero)
+	}
 }
