@@ -103,6 +103,7 @@ func (s *Server) routes() chi.Router {
 
 	r.Get("/healthz", s.healthz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler(assets.Static())))
+	r.Get("/favicon.ico", favicon)
 	r.Get("/login", s.loginPage)
 	r.Post("/login", s.login)
 	r.Post(IngestPath, s.handleIngest)
@@ -121,6 +122,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/users", s.usersPage)
 			r.Get("/api/v1/servers", s.apiServers)
 			r.Get("/api/v1/series", s.apiSeries)
+			r.Get("/api/v1/heatmap", s.apiHeatmap)
 			r.Get("/api/v1/sensors", s.apiSensors)
 			r.Group(func(r chi.Router) {
 				r.Use(requireAdmin)
@@ -187,9 +189,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeJSONError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
+	s.httpError(w, r, http.StatusNotFound, "No such page: "+r.URL.Path)
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeJSONError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+	s.httpError(w, r, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+}
+
+// favicon serves the icon browsers ask for at the root.
+func favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := fs.ReadFile(assets.Static(), "favicon.ico")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
 }

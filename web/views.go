@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/netip"
@@ -123,7 +124,7 @@ type serverData struct {
 func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 	addr, err := netip.ParseAddrPort(chi.URLParam(r, "server"))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "server: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443")
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a server address: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443.", chi.URLParam(r, "server")))
 		return
 	}
 	sensors, err := s.sensorsSeeing(r, addr)
@@ -164,6 +165,25 @@ type sensorRow struct {
 	store.Sensor
 	Online bool
 }
+
+// skewWarn is the clock skew the sensors page flags: windows would land in
+// the wrong 5-minute slot, and past window.MaxSkew ahead they are refused.
+const skewWarn = time.Minute
+
+// Skew prints the clock skew ("+1m30s", "−2s"), "" when unknown.
+func (r sensorRow) Skew() string {
+	if !r.HasSkew {
+		return ""
+	}
+	d := r.ClockSkew.Round(time.Second)
+	if d < 0 {
+		return "−" + (-d).String()
+	}
+	return "+" + d.String()
+}
+
+// SkewBad is true when the skew is large enough to flag.
+func (r sensorRow) SkewBad() bool { return r.HasSkew && r.ClockSkew.Abs() >= skewWarn }
 
 func (s *Server) sensorRows(r *http.Request) ([]sensorRow, error) {
 	list, err := s.db.Sensors(r.Context())

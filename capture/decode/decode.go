@@ -12,8 +12,8 @@
 //
 // It does not reassemble IP fragments (a TCP fragment gets the Fragment
 // reason, to be counted and not timed), does not verify checksums, does not
-// look at the payload, does not follow tunnels (GRE, IP-in-IP, VXLAN), and
-// decodes nothing but TCP: every other frame gets a Reason saying why it was
+// look into the payload (it only points Packet.Data at it), does not follow
+// tunnels (GRE, IP-in-IP, VXLAN), and decodes nothing but TCP: every other frame gets a Reason saying why it was
 // skipped.
 package decode
 
@@ -258,6 +258,7 @@ func tcp(data []byte, seg int, p *packet.Packet) Reason {
 	p.Flags = data[13]
 	p.Window = binary.BigEndian.Uint16(data[14:16])
 	p.Payload = uint32(seg - off)
+	p.Data = data[off:min(len(data), seg)]
 	if off > 20 {
 		options(data[20:off], p)
 	}
