@@ -37,10 +37,10 @@ const (
 
 // mysqlState flags.
 const (
-	myLost0 uint8 = 1 << iota // client framing lost until its next run
-	myLost1                   // server framing lost until its next run
-	myWeak                    // the turn's name comes from a command without answer
-	myAnswered                // the turn's answer has begun
+	myLost0    uint8 = 1 << iota // client framing lost until its next run
+	myLost1                      // server framing lost until its next run
+	myWeak                       // the turn's name comes from a command without answer
+	myAnswered                   // the turn's answer has begun
 )
 
 // clientSSL is the capability bit of a client asking for TLS.

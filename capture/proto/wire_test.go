@@ -129,7 +129,7 @@ func TestPgSQLState(t *testing.T) {
 		{pgError("58030")[5:], "58030", true, true},
 		{pgError("XX000")[5:], "XX000", true, true},
 		{pgError("28P01")[5:], "28P01", true, false},
-		{[]byte("SERROR\x00C42P0"), "", false, false},  // cut
+		{[]byte("SERROR\x00C42P0"), "", false, false},      // cut
 		{[]byte("SERROR\x00C4\x00\x00"), "", false, false}, // not 5 chars
 		{[]byte("\x00"), "", false, false},
 	} {
