@@ -14,10 +14,16 @@ import (
 )
 
 // counterCols and metricCols name the columns of a window row, in the
-// order of window.Counters' fields and of window.Metric.
+// order of window.Counter and of window.Metric. A new counter needs a
+// migration that adds its column (see schema.go).
 var (
-	counterCols = []string{"connections", "established", "refused", "unanswered", "resets",
-		"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
+	counterCols = func() []string {
+		c := make([]string, window.NumCounters)
+		for i := range c {
+			c[i] = window.Counter(i).String()
+		}
+		return c
+	}()
 	metricCols = func() []string {
 		c := make([]string, window.NumMetrics)
 		for i := range c {
@@ -44,8 +50,11 @@ func encodeSummary(s *window.Summary) encoded {
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
-	return []*uint64{&c.Connections, &c.Established, &c.Refused, &c.Unanswered, &c.Resets,
-		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
+	p := make([]*uint64, window.NumCounters)
+	for i := range p {
+		p[i] = c.Field(window.Counter(i))
+	}
+	return p
 }
 
 // args returns the values of dataCols.
@@ -70,7 +79,7 @@ func (e *encoded) args() ([]any, error) {
 // rowScan receives the dataCols of a row. The blobs are only valid until
 // the next Scan or Next.
 type rowScan struct {
-	counters [10]int64
+	counters [window.NumCounters]int64
 	blobs    [window.NumMetrics]sql.RawBytes
 }
 
@@ -379,19 +388,34 @@ func upsertSensor(ctx context.Context, tx *sql.Tx, s *window.SensorInfo, now tim
 	if s.Interfaces == nil {
 		ifaces = []byte("[]")
 	}
+	var skew any // NULL when the sensor does not say its clock
+	if !s.Clock.IsZero() {
+		skew = clampSkew(s.Clock.Sub(now))
+	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
+			clock_skew_ms, windows_rejected, spool_corrupt, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET version = excluded.version, interfaces = excluded.interfaces,
 			packets = excluded.packets, drops = excluded.drops, flows = excluded.flows,
-			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost, last_seen = excluded.last_seen
+			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost,
+			clock_skew_ms = excluded.clock_skew_ms, windows_rejected = excluded.windows_rejected,
+			spool_corrupt = excluded.spool_corrupt, last_seen = excluded.last_seen
 		RETURNING id`,
 		s.Name, s.Version, string(ifaces), clamp(s.Packets), clamp(s.Drops), clamp(s.Flows),
-		clamp(s.SpoolDepth), clamp(s.SpoolLost), now.Unix(), now.Unix()).Scan(&id)
+		clamp(s.SpoolDepth), clamp(s.SpoolLost), skew, clamp(s.WindowsRejected), clamp(s.SpoolCorrupt),
+		now.Unix(), now.Unix()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("upsert sensor %s: %w", s.Name, err)
 	}
 	return id, nil
+}
+
+// clampSkew returns d in milliseconds, bounded to ±10 years (a sensor's
+// clock can be anything).
+func clampSkew(d time.Duration) int64 {
+	const bound = 10 * 365 * 24 * time.Hour
+	return (min(max(d, -bound), bound)).Milliseconds()
 }
 
 // clamp maps a uint64 health counter to SQLite's int64.

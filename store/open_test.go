@@ -156,7 +156,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Exec("ALTER TABLE rollup DROP COLUMN pruned; DELETE FROM schema_migrations WHERE version > 1"); err != nil {
+	if _, err := old.Exec("ALTER TABLE rollup DROP COLUMN pruned; " + undoMigration3 + "DELETE FROM schema_migrations WHERE version > 1"); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
@@ -214,3 +214,7 @@ func TestOpenOddPath(t *testing.T) {
 		}
 	}
 }
+
+// undoMigration3 takes a database back from schema version 3 to 2.
+const undoMigration3 = `ALTER TABLE sensors DROP COLUMN clock_skew_ms; ALTER TABLE sensors DROP COLUMN windows_rejected;
+ALTER TABLE sensors DROP COLUMN spool_corrupt; DROP TABLE quarantine; `

@@ -372,12 +372,17 @@ func (sq *seriesQuery) sorted() ([]SeriesPoint, error) {
 type Sensor struct {
 	window.SensorInfo
 	FirstSeen, LastSeen time.Time
+	// ClockSkew is the sensor's clock minus the web node's when its last
+	// batch arrived (transit time included); HasSkew is false when the
+	// sensor did not send its clock.
+	ClockSkew time.Duration
+	HasSkew   bool
 }
 
 // Sensors returns every sensor that ever reported, sorted by name.
 func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
-		first_seen, last_seen FROM sensors ORDER BY name`)
+		windows_rejected, spool_corrupt, clock_skew_ms, first_seen, last_seen FROM sensors ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sensors: %w", err)
 	}
@@ -387,16 +392,19 @@ func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
 		var (
 			s           Sensor
 			ifaces      string
-			n           [5]int64
+			n           [7]int64
+			skew        sql.NullInt64
 			first, last int64
 		)
-		if err := rows.Scan(&s.Name, &s.Version, &ifaces, &n[0], &n[1], &n[2], &n[3], &n[4], &first, &last); err != nil {
+		if err := rows.Scan(&s.Name, &s.Version, &ifaces, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &skew, &first, &last); err != nil {
 			return nil, fmt.Errorf("sensors: %w", err)
 		}
 		if err := json.Unmarshal([]byte(ifaces), &s.Interfaces); err != nil {
 			return nil, fmt.Errorf("sensor %s: interfaces: %w", s.Name, err)
 		}
 		s.Packets, s.Drops, s.Flows, s.SpoolDepth, s.SpoolLost = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3]), uint64(n[4])
+		s.WindowsRejected, s.SpoolCorrupt = uint64(n[5]), uint64(n[6])
+		s.ClockSkew, s.HasSkew = time.Duration(skew.Int64)*time.Millisecond, skew.Valid
 		s.FirstSeen, s.LastSeen = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
 		out = append(out, s)
 	}

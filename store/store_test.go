@@ -477,7 +477,7 @@ func TestBadInput(t *testing.T) {
 	g := newGen(8)
 	s, _ := g.summary(addr(1), t0, 3)
 	future := s
-	future.Start = t0.Add(time.Hour)
+	future.Start = t0.Add(window.MaxSkew + window.Width)
 	odd := s
 	odd.Start = t0.Add(time.Minute)
 	for _, b := range []*window.Batch{

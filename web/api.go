@@ -167,6 +167,9 @@ type sensorJSON struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Online    bool      `json:"online"`
+	// ClockSkew is the sensor's clock minus the web node's at its last
+	// batch, in seconds; null when the sensor does not send its clock.
+	ClockSkew *float64 `json:"clock_skew_s"`
 }
 
 func (s *Server) apiSensors(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +181,9 @@ func (s *Server) apiSensors(w http.ResponseWriter, r *http.Request) {
 	out := make([]sensorJSON, len(rows))
 	for i, sn := range rows {
 		out[i] = sensorJSON{SensorInfo: sn.SensorInfo, FirstSeen: sn.FirstSeen.UTC(), LastSeen: sn.LastSeen.UTC(), Online: sn.Online}
+		if sn.HasSkew {
+			out[i].ClockSkew = orNull(sn.ClockSkew.Seconds())
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sensors": out})
 }

@@ -272,7 +272,7 @@ func TestPagesShowData(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{`href="/servers/10.1.1.1:80"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
+		{"/", []string{`href="/servers/10.1.1.1:80?range=1h"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
 		{"/servers/" + url.PathEscape(serverA), []string{`data-server="10.1.1.1:80"`, `<option value="s1">`, `<option value="s2">`, "uPlot.iife.min.js"}},
 		{"/servers/" + url.PathEscape(serverB), []string{`data-server="[2001:db8::1]:5432"`}},
 		{"/sensors", []string{"s1", "s2", "online"}},
@@ -308,5 +308,46 @@ func TestPagesShowData(t *testing.T) {
 	e.clock.Add(3 * window.Width)
 	if r := e.get(c, "/sensors"); strings.Contains(r.body, ">online<") || !strings.Contains(r.body, ">offline<") {
 		t.Errorf("sensors after 15 silent minutes still online")
+	}
+}
+
+func TestSensorClockSkew(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	now := e.clock.Now()
+	const skew = 90 * time.Minute
+	// A sensor whose clock runs 90 minutes ahead sends a window of its
+	// "current" time: it is stored, and its skew shows.
+	ahead := batch("skew-1", "fast", summary(serverA, window.Start(now.Add(skew)), 3, []float64{100}, nil))
+	ahead.Sensor.Clock = now.Add(skew)
+	ahead.Sensor.WindowsRejected, ahead.Sensor.SpoolCorrupt = 3, 2
+	e.ingest(ahead)
+	e.ingest(batch("skew-2", "noclock"))
+	c, _ := e.loggedIn()
+	r := e.do(c, "GET", "/api/v1/sensors", nil)
+	var got struct {
+		Sensors []struct {
+			Name     string   `json:"name"`
+			Skew     *float64 `json:"clock_skew_s"`
+			Rejected uint64   `json:"windows_rejected"`
+			Corrupt  uint64   `json:"spool_corrupt"`
+		} `json:"sensors"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil || len(got.Sensors) != 2 {
+		t.Fatalf("%d %s (%v)", r.status, r.body, err)
+	}
+	fast, noclock := got.Sensors[0], got.Sensors[1]
+	if fast.Skew == nil || math.Abs(*fast.Skew-skew.Seconds()) > 5 || fast.Rejected != 3 || fast.Corrupt != 2 {
+		t.Errorf("fast sensor: %s", r.body)
+	}
+	if noclock.Skew != nil {
+		t.Errorf("sensor without a clock has skew %v", *noclock.Skew)
+	}
+	if page := e.get(c, "/sensors"); !strings.Contains(page.body, `warn" title="sensor clock minus this web node's clock">&#43;1h30m0s<`) {
+		t.Errorf("sensors page does not show the skew:\n%s", page.body)
+	}
+	from := url.QueryEscape(window.Start(now.Add(skew)).Format(time.RFC3339))
+	to := url.QueryEscape(now.Add(skew + time.Hour).Format(time.RFC3339))
+	if r := e.do(c, "GET", "/api/v1/servers?from="+from+"&to="+to, nil); !strings.Contains(r.body, serverA) {
+		t.Errorf("window 90 minutes ahead not stored: %s", r.body)
 	}
 }

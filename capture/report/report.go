@@ -13,6 +13,8 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/pastmon/pastmon/capture"
@@ -21,14 +23,21 @@ import (
 )
 
 // Totals are per-server sums over every window of an input.
-type Totals map[netip.AddrPort]*window.Summary
+type Totals map[serverKey]*window.Summary
+
+// serverKey is a server: its address and transport.
+type serverKey struct {
+	addr netip.AddrPort
+	udp  bool
+}
 
 // Add merges one closed window into its server's total.
 func (t Totals) Add(s window.Summary) {
-	tot := t[s.Server]
+	k := serverKey{s.Server, s.UDP()}
+	tot := t[k]
 	if tot == nil {
-		tot = &window.Summary{Server: s.Server, Start: s.Start}
-		t[s.Server] = tot
+		tot = &window.Summary{Server: s.Server, Transport: s.Transport, Start: s.Start}
+		t[k] = tot
 	}
 	s.Start = tot.Start // one total across windows
 	_ = tot.Merge(&s)   // same server and start: cannot fail
@@ -44,7 +53,10 @@ func (t Totals) sorted() []*window.Summary {
 		if c := cmp.Compare(b.Connections, a.Connections); c != 0 {
 			return c
 		}
-		return a.Server.Compare(b.Server)
+		if c := a.Server.Compare(b.Server); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Transport, b.Transport)
 	})
 	return out
 }
@@ -81,18 +93,47 @@ func (t Totals) WriteJSON(w io.Writer) error {
 // WriteTable prints one aligned line per server.
 func (t Totals) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SERVER\tCONNS\tESTAB\tREFUSED\tUNANSW\tRESETS\tSYN-RETRY\tRETRANS\tTRANS\tTO-SRV\tFROM-SRV\tRTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
+	fmt.Fprint(tw, "SERVER\t")
+	for k := range window.NumCounters {
+		fmt.Fprint(tw, counterHead(k), "\t")
+	}
+	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range t.sorted() {
+		fmt.Fprint(tw, s.Server, "\t")
+		for k := range window.NumCounters {
+			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
+		}
 		m := &s.Metrics
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			s.Server, s.Connections, s.Established, s.Refused, s.Unanswered, s.Resets, s.SynRetries,
-			s.Retransmits, s.Transactions, capture.HumanBytes(s.BytesToServer), capture.HumanBytes(s.BytesFromServer),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			HumanMicros(m[window.RTT].Quantile(0.5)), HumanMicros(m[window.RTT].Quantile(0.95)),
 			HumanMicros(m[window.ConnectTime].Quantile(0.5)),
 			HumanMicros(m[window.ResponseTime].Quantile(0.5)), HumanMicros(m[window.ResponseTime].Quantile(0.95)),
 			HumanMicros(m[window.TransferTime].Quantile(0.95)))
 	}
 	return tw.Flush()
+}
+
+// counterHeads abbreviates counter names for the table's header; a counter
+// not listed is headed by its name.
+var counterHeads = map[window.Counter]string{
+	window.Connections: "CONNS", window.Established: "ESTAB", window.Unanswered: "UNANSW",
+	window.SynRetries: "SYN-RETRY", window.Retransmits: "RETRANS", window.Transactions: "TRANS",
+	window.BytesToServer: "TO-SRV", window.BytesFromServer: "FROM-SRV",
+}
+
+func counterHead(k window.Counter) string {
+	if h, ok := counterHeads[k]; ok {
+		return h
+	}
+	return strings.ToUpper(strings.ReplaceAll(k.String(), "_", "-"))
+}
+
+// counterCell prints a counter; byte counts in human units.
+func counterCell(c *window.Counters, k window.Counter) string {
+	if strings.HasPrefix(k.String(), "bytes_") {
+		return capture.HumanBytes(*c.Field(k))
+	}
+	return strconv.FormatUint(*c.Field(k), 10)
 }
 
 // HumanMicros prints a duration in µs with three significant digits.

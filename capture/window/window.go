@@ -14,8 +14,22 @@ import (
 // Width is the length of a window. Windows start at :00, :05, … UTC.
 const Width = 5 * time.Minute
 
+// MaxSkew is how far ahead of the receiver's clock a window may start: a
+// sensor whose clock runs ahead must not lose its data.
+const MaxSkew = 2 * time.Hour
+
 // Start returns the start of the window that contains t.
 func Start(t time.Time) time.Time { return t.UTC().Truncate(Width) }
+
+// Index returns the number of the window that contains ts (Unix ns): the
+// windows since 1970, rounded down, so negative before it.
+func Index(ts int64) int64 {
+	w := ts / int64(Width)
+	if ts < 0 && ts%int64(Width) != 0 {
+		w--
+	}
+	return w
+}
 
 // Metric names one timing measurement of DESIGN.md.
 type Metric uint8
@@ -49,55 +63,56 @@ func ParseMetric(s string) (Metric, bool) {
 	return 0, false
 }
 
-// Counters are per-server sums over a window.
-type Counters struct {
-	Connections     uint64 `json:"connections"` // every connection seen, timed or not
-	Established     uint64 `json:"established"`
-	Refused         uint64 `json:"refused"`
-	Unanswered      uint64 `json:"unanswered"`
-	Resets          uint64 `json:"resets"`
-	SynRetries      uint64 `json:"syn_retries"`
-	Retransmits     uint64 `json:"retransmits"`
-	Transactions    uint64 `json:"transactions"`
-	BytesToServer   uint64 `json:"bytes_to_server"`
-	BytesFromServer uint64 `json:"bytes_from_server"`
-}
-
-// Add adds o to c field by field.
-func (c *Counters) Add(o *Counters) {
-	c.Connections += o.Connections
-	c.Established += o.Established
-	c.Refused += o.Refused
-	c.Unanswered += o.Unanswered
-	c.Resets += o.Resets
-	c.SynRetries += o.SynRetries
-	c.Retransmits += o.Retransmits
-	c.Transactions += o.Transactions
-	c.BytesToServer += o.BytesToServer
-	c.BytesFromServer += o.BytesFromServer
-}
-
 // Summary is what one sensor saw of one server during one window.
 type Summary struct {
 	Server netip.AddrPort `json:"server"`
 	Start  time.Time      `json:"start"`
 	Counters
 	Metrics Metrics `json:"metrics"`
+
+	// Protocol is the application protocol recognised on the server's
+	// connections ("http", "tls", "postgres", "mysql", "redis", "dns");
+	// "" for plain tcp.
+	Protocol string `json:"protocol,omitempty"`
+	// Transport is "" or "tcp" for TCP, "udp" for UDP (DNS). It is part of
+	// the summary's key, with the sensor, the server and the start.
+	Transport string `json:"transport,omitempty"`
+	// Operations breaks the transactions down by operation, most frequent
+	// first: at most MaxOperations by name, then OtherOperation.
+	Operations []Operation `json:"operations,omitempty"`
+	// Statuses counts the transactions per status ("200", "42P01", "OK").
+	Statuses map[string]uint64 `json:"statuses,omitempty"`
 }
+
+// UDP reports whether s is the summary of a UDP server.
+func (s *Summary) UDP() bool { return s.Transport == "udp" }
 
 // Metrics holds one distribution per Metric.
 type Metrics [NumMetrics]Dist
 
 // Merge adds o (same server and window) into s.
 func (s *Summary) Merge(o *Summary) error {
-	if s.Server != o.Server || !s.Start.Equal(o.Start) {
-		return fmt.Errorf("merge %s@%s with %s@%s: different server or window", s.Server, s.Start, o.Server, o.Start)
+	if s.Server != o.Server || !s.Start.Equal(o.Start) || s.UDP() != o.UDP() {
+		return fmt.Errorf("merge %s/%s@%s with %s/%s@%s: different server or window",
+			s.Server, s.transport(), s.Start, o.Server, o.transport(), o.Start)
 	}
 	s.Counters.Add(&o.Counters)
 	for i := range s.Metrics {
 		s.Metrics[i].Merge(&o.Metrics[i])
 	}
+	if s.Protocol == "" {
+		s.Protocol = o.Protocol
+	}
+	s.Operations = mergeOperations(s.Operations, o.Operations)
+	s.Statuses = mergeStatuses(s.Statuses, o.Statuses)
 	return nil
+}
+
+func (s *Summary) transport() string {
+	if s.UDP() {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // Validate reports what is wrong with a summary received from outside.
@@ -109,13 +124,16 @@ func (s *Summary) Validate(now time.Time) error {
 	if s.Start.IsZero() || !s.Start.Equal(Start(s.Start)) {
 		return fmt.Errorf("server %s: start %s is not on a 5-minute boundary", s.Server, s.Start.Format(time.RFC3339Nano))
 	}
-	if s.Start.After(now.Add(Width)) {
-		return fmt.Errorf("server %s: start %s is in the future", s.Server, s.Start.Format(time.RFC3339))
+	if s.Start.After(now.Add(MaxSkew)) {
+		return fmt.Errorf("server %s: start %s is in the future (more than %s ahead of the receiver's clock)", s.Server, s.Start.Format(time.RFC3339), MaxSkew)
 	}
 	for i := range s.Metrics {
 		if err := s.Metrics[i].validate(); err != nil {
 			return fmt.Errorf("server %s: %s: %w", s.Server, Metric(i), err)
 		}
+	}
+	if err := s.validateBreakdown(); err != nil {
+		return fmt.Errorf("server %s: %w", s.Server, err)
 	}
 	return nil
 }
@@ -131,6 +149,14 @@ type SensorInfo struct {
 	Flows      uint64   `json:"flows"`
 	SpoolDepth uint64   `json:"spool_depth"`
 	SpoolLost  uint64   `json:"spool_dropped"`
+	// Clock is the sensor's wall clock when it sent the batch; the web node
+	// shows Clock − receive time as the sensor's clock skew.
+	Clock time.Time `json:"clock,omitzero"`
+	// WindowsRejected counts windows dropped because the web node named
+	// them invalid in an ingest answer.
+	WindowsRejected uint64 `json:"windows_rejected"`
+	// SpoolCorrupt counts spool rows moved aside as unreadable.
+	SpoolCorrupt uint64 `json:"spool_corrupt"`
 }
 
 // Batch is the body of POST /api/v1/ingest. ID makes delivery idempotent.

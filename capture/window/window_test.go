@@ -122,7 +122,7 @@ func TestSummaryValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*Summary){
 		"port 0":     func(s *Summary) { s.Server = netip.MustParseAddrPort("10.0.0.1:0") },
 		"unaligned":  func(s *Summary) { s.Start = s.Start.Add(time.Minute) },
-		"future":     func(s *Summary) { s.Start = s.Start.Add(time.Hour) },
+		"future":     func(s *Summary) { s.Start = s.Start.Add(MaxSkew + Width) },
 		"zero start": func(s *Summary) { s.Start = time.Time{} },
 	} {
 		s := ok
