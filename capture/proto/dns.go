@@ -5,7 +5,7 @@ type dnsState struct{}
 
 // looksDNS reports whether data, the first bytes of a run of the client
 // (client) or the server, starts a DNS message.
-func looksDNS(data []byte, client bool) bool { return false }
+func looksDNS(data []byte, client bool) Match { return NoMatch }
 
 func (s *dnsState) client(c *Conn, t *Tables, data []byte, n int, run bool) {}
 

@@ -5,7 +5,7 @@ type postgresState struct{}
 
 // looksPostgres reports whether data, the first bytes of a run of the client
 // (client) or the server, starts a Postgres message.
-func looksPostgres(data []byte, client bool) bool { return false }
+func looksPostgres(data []byte, client bool) Match { return NoMatch }
 
 func (s *postgresState) client(c *Conn, t *Tables, data []byte, n int, run bool) {}
 
