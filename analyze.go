@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -335,18 +336,47 @@ func writeJSON(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
 
 func writeTable(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SERVER\tCONNS\tESTAB\tREFUSED\tUNANSW\tRESETS\tSYN-RETRY\tRETRANS\tTRANS\tTO-SRV\tFROM-SRV\tRTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
+	fmt.Fprint(tw, "SERVER\t")
+	for k := range window.NumCounters {
+		fmt.Fprint(tw, counterHead(k), "\t")
+	}
+	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range sortedServers(totals) {
+		fmt.Fprint(tw, s.Server, "\t")
+		for k := range window.NumCounters {
+			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
+		}
 		m := &s.Metrics
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			s.Server, s.Connections, s.Established, s.Refused, s.Unanswered, s.Resets, s.SynRetries,
-			s.Retransmits, s.Transactions, humanBytes(s.BytesToServer), humanBytes(s.BytesFromServer),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			humanMicros(m[window.RTT].Quantile(0.5)), humanMicros(m[window.RTT].Quantile(0.95)),
 			humanMicros(m[window.ConnectTime].Quantile(0.5)),
 			humanMicros(m[window.ResponseTime].Quantile(0.5)), humanMicros(m[window.ResponseTime].Quantile(0.95)),
 			humanMicros(m[window.TransferTime].Quantile(0.95)))
 	}
 	return tw.Flush()
+}
+
+// counterHeads abbreviates counter names for the table's header; a counter
+// not listed is headed by its name.
+var counterHeads = map[window.Counter]string{
+	window.Connections: "CONNS", window.Established: "ESTAB", window.Unanswered: "UNANSW",
+	window.SynRetries: "SYN-RETRY", window.Retransmits: "RETRANS", window.Transactions: "TRANS",
+	window.BytesToServer: "TO-SRV", window.BytesFromServer: "FROM-SRV",
+}
+
+func counterHead(k window.Counter) string {
+	if h, ok := counterHeads[k]; ok {
+		return h
+	}
+	return strings.ToUpper(strings.ReplaceAll(k.String(), "_", "-"))
+}
+
+// counterCell prints a counter; byte counts in human units.
+func counterCell(c *window.Counters, k window.Counter) string {
+	if strings.HasPrefix(k.String(), "bytes_") {
+		return humanBytes(*c.Field(k))
+	}
+	return strconv.FormatUint(*c.Field(k), 10)
 }
 
 // humanMicros prints a duration in µs with three significant digits.

@@ -14,10 +14,16 @@ import (
 )
 
 // counterCols and metricCols name the columns of a window row, in the
-// order of window.Counters' fields and of window.Metric.
+// order of window.Counter and of window.Metric. A new counter needs a
+// migration that adds its column (see schema.go).
 var (
-	counterCols = []string{"connections", "established", "refused", "unanswered", "resets",
-		"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
+	counterCols = func() []string {
+		c := make([]string, window.NumCounters)
+		for i := range c {
+			c[i] = window.Counter(i).String()
+		}
+		return c
+	}()
 	metricCols = func() []string {
 		c := make([]string, window.NumMetrics)
 		for i := range c {
@@ -44,8 +50,11 @@ func encodeSummary(s *window.Summary) encoded {
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
-	return []*uint64{&c.Connections, &c.Established, &c.Refused, &c.Unanswered, &c.Resets,
-		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
+	p := make([]*uint64, window.NumCounters)
+	for i := range p {
+		p[i] = c.Field(window.Counter(i))
+	}
+	return p
 }
 
 // args returns the values of dataCols.
@@ -70,7 +79,7 @@ func (e *encoded) args() ([]any, error) {
 // rowScan receives the dataCols of a row. The blobs are only valid until
 // the next Scan or Next.
 type rowScan struct {
-	counters [10]int64
+	counters [window.NumCounters]int64
 	blobs    [window.NumMetrics]sql.RawBytes
 }
 

@@ -133,16 +133,16 @@ func (a *Aggregator) slotSummary(id uint32, ts int64) *window.Summary {
 	}
 	s := a.summary(sl.server, ts)
 	if s != nil {
-		w := windowOf(ts)
+		w := window.Index(ts)
 		sl.start, sl.end, sl.sum, sl.gen = w*width, (w+1)*width, s, a.gen
 	}
 	return s
 }
 
 // CountID is Count for the server of a handle.
-func (a *Aggregator) CountID(id uint32, ts int64, k tcp.Counter, n uint64) {
+func (a *Aggregator) CountID(id uint32, ts int64, k window.Counter, n uint64) {
 	if s := a.slotSummary(id, ts); s != nil {
-		k.AddTo(&s.Counters, n)
+		s.Counters.AddCount(k, n)
 	}
 }
 
@@ -156,16 +156,8 @@ func (a *Aggregator) SampleID(id uint32, ts int64, m window.Metric, us float64) 
 	}
 }
 
-func windowOf(ts int64) int64 {
-	w := ts / width
-	if ts < 0 && ts%width != 0 {
-		w--
-	}
-	return w
-}
-
 func (a *Aggregator) summary(server server, ts int64) *window.Summary {
-	k := key{server, windowOf(ts)}
+	k := key{server, window.Index(ts)}
 	if a.lastSum != nil && k == a.last {
 		return a.lastSum
 	}
@@ -189,9 +181,9 @@ func (a *Aggregator) summary(server server, ts int64) *window.Summary {
 }
 
 // Count adds n to counter k of server's window at ts.
-func (a *Aggregator) Count(ep tcp.Endpoint, ts int64, k tcp.Counter, n uint64) {
+func (a *Aggregator) Count(ep tcp.Endpoint, ts int64, k window.Counter, n uint64) {
 	if s := a.summary(server{ep: ep}, ts); s != nil {
-		k.AddTo(&s.Counters, n)
+		s.Counters.AddCount(k, n)
 	}
 }
 

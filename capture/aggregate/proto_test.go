@@ -86,8 +86,8 @@ func TestUDPServerIsItsOwnSummary(t *testing.T) {
 	if tcpID == udpID {
 		t.Fatal("one handle for the tcp and the udp server")
 	}
-	a.CountID(tcpID, ns(time.Minute), tcp.Connections, 1)
-	a.CountID(udpID, ns(time.Minute), tcp.Connections, 2)
+	a.CountID(tcpID, ns(time.Minute), window.Connections, 1)
+	a.CountID(udpID, ns(time.Minute), window.Connections, 2)
 	a.Flush()
 	if len(got) != 2 || got[0].Transport != "" || got[0].Connections != 1 || got[1].Transport != "udp" || got[1].Connections != 2 {
 		t.Fatalf("summaries %+v", got)

@@ -189,3 +189,41 @@ func BenchmarkDistAdd(b *testing.B) {
 		}
 	})
 }
+
+// TestBins checks that the bins cover every value once, each inside its
+// bin's bounds, whatever the mapping.
+func TestBins(t *testing.T) {
+	var d Dist
+	vals := []float64{0, 0, 0.57, 1.3, 1.3, 7.3, 100.3, 101.7, 5003, 123457} // none on a bound
+	for _, v := range vals {
+		d.Add(v)
+	}
+	bins, zero := d.Bins(nil)
+	total, prevHi := zero, 0.0
+	if zero != 2 {
+		t.Errorf("zero count %d, want the 2 zeros", zero)
+	}
+	for _, b := range bins {
+		if b.Lower > b.Upper || b.Lower < prevHi {
+			t.Errorf("bin (%g, %g] out of order after %g", b.Lower, b.Upper, prevHi)
+		}
+		prevHi = b.Upper
+		n := 0
+		for _, v := range vals {
+			if v > b.Lower && v < b.Upper {
+				n++
+			}
+		}
+		if uint64(n) != b.Count {
+			t.Errorf("bin (%g, %g] counts %d, holds %d of the values", b.Lower, b.Upper, b.Count, n)
+		}
+		total += b.Count
+	}
+	if total != uint64(len(vals)) {
+		t.Errorf("bins hold %d values, want %d", total, len(vals))
+	}
+	var empty Dist
+	if bins, zero := empty.Bins(nil); len(bins) != 0 || zero != 0 {
+		t.Errorf("empty dist has bins %v, zero %d", bins, zero)
+	}
+}

@@ -21,6 +21,16 @@ const MaxSkew = 2 * time.Hour
 // Start returns the start of the window that contains t.
 func Start(t time.Time) time.Time { return t.UTC().Truncate(Width) }
 
+// Index returns the number of the window that contains ts (Unix ns): the
+// windows since 1970, rounded down, so negative before it.
+func Index(ts int64) int64 {
+	w := ts / int64(Width)
+	if ts < 0 && ts%int64(Width) != 0 {
+		w--
+	}
+	return w
+}
+
 // Metric names one timing measurement of DESIGN.md.
 type Metric uint8
 
@@ -51,34 +61,6 @@ func ParseMetric(s string) (Metric, bool) {
 		}
 	}
 	return 0, false
-}
-
-// Counters are per-server sums over a window.
-type Counters struct {
-	Connections     uint64 `json:"connections"` // every connection seen, timed or not
-	Established     uint64 `json:"established"`
-	Refused         uint64 `json:"refused"`
-	Unanswered      uint64 `json:"unanswered"`
-	Resets          uint64 `json:"resets"`
-	SynRetries      uint64 `json:"syn_retries"`
-	Retransmits     uint64 `json:"retransmits"`
-	Transactions    uint64 `json:"transactions"`
-	BytesToServer   uint64 `json:"bytes_to_server"`
-	BytesFromServer uint64 `json:"bytes_from_server"`
-}
-
-// Add adds o to c field by field.
-func (c *Counters) Add(o *Counters) {
-	c.Connections += o.Connections
-	c.Established += o.Established
-	c.Refused += o.Refused
-	c.Unanswered += o.Unanswered
-	c.Resets += o.Resets
-	c.SynRetries += o.SynRetries
-	c.Retransmits += o.Retransmits
-	c.Transactions += o.Transactions
-	c.BytesToServer += o.BytesToServer
-	c.BytesFromServer += o.BytesFromServer
 }
 
 // Summary is what one sensor saw of one server during one window.
