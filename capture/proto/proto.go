@@ -443,13 +443,13 @@ func looks(p Protocol, data []byte, client bool) Match {
 	case TLS:
 		return looksTLS(data, client)
 	case Postgres:
-		return looksPostgres(data, client)
+		return matchIf(looksPostgres(data, client))
 	case MySQL:
-		return looksMySQL(data, client)
+		return matchIf(looksMySQL(data, client))
 	case Redis:
 		return looksRedis(data, client)
 	case DNS:
-		return looksDNS(data, client)
+		return matchIf(looksDNS(data, client))
 	}
 	return NoMatch
 }

@@ -17,7 +17,7 @@ import (
 // recorder logs every write of both ends of a pipe as a segment.
 type recorder struct {
 	mu   sync.Mutex
-	segs []seg
+	segs []step
 }
 
 type recConn struct {
@@ -28,7 +28,7 @@ type recConn struct {
 
 func (c recConn) Write(b []byte) (int, error) {
 	c.r.mu.Lock()
-	c.r.segs = append(c.r.segs, seg{dir: c.dir, data: string(b)})
+	c.r.segs = append(c.r.segs, step{dir: c.dir, data: string(b)})
 	c.r.mu.Unlock()
 	return c.Conn.Write(b)
 }
@@ -49,7 +49,7 @@ func testCert(t testing.TB) tls.Certificate {
 
 // tlsSession runs a real crypto/tls handshake and one request/response over
 // a pipe and returns what each side wrote.
-func tlsSession(t *testing.T, cc *tls.Config, sc *tls.Config) []seg {
+func tlsSession(t *testing.T, cc *tls.Config, sc *tls.Config) []step {
 	t.Helper()
 	a, b := net.Pipe()
 	rec := &recorder{}
@@ -117,10 +117,10 @@ func TestTLSHandshakes(t *testing.T) {
 func TestTLSInternalErrorIsServerError(t *testing.T) {
 	hello := "\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
 	got, c, _ := txnLog(t, 443, cl(hello), sv("\x15\x03\x03\x00\x02\x02\x50"))
-	check(t, got, c, TLS, "handshake|alert:internal_error|server_error")
+	checkLog(t, got, c, TLS, "handshake|alert:internal_error|server_error")
 }
 
 func TestTLSMidStream(t *testing.T) {
 	got, c, _ := txnLog(t, 443, cl("\x17\x03\x03\x00\x04abcd"), sv("\x17\x03\x03\x00\x02xy"), cl("\x17\x03\x03\x00\x01z"), sv("\x17\x03\x03\x00\x01w"))
-	check(t, got, c, TLS, "||", "||")
+	checkLog(t, got, c, TLS, "||", "||")
 }
