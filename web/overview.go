@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -27,6 +28,7 @@ var pageRanges = []struct {
 const overviewPage = 50
 
 type overviewRow struct {
+	ap                            netip.AddrPort
 	Addr, Link, Service, Protocol string
 	Sensors                       []string
 	RTT, Response                 window.Stats
@@ -268,7 +270,7 @@ func rangeLabel(o overviewQuery) string {
 
 func toOverviewRow(sv *store.ServerSummary, from, to time.Time) overviewRow {
 	row := overviewRow{
-		Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
+		ap: sv.Server, Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
 		RTT: sv.Metrics[window.RTT].Stats(), Response: sv.Metrics[window.ResponseTime].Stats(),
 		Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
 	}
@@ -319,7 +321,7 @@ func sortRows(rows []overviewRow, by string) {
 		case "connections":
 			c = cmp.Compare(b.Connections, a.Connections)
 		}
-		return cmp.Or(c, strings.Compare(a.Addr, b.Addr))
+		return cmp.Or(c, a.ap.Compare(b.ap))
 	})
 }
 

@@ -38,7 +38,9 @@
   function renderTimes() {
     document.querySelectorAll("[data-time]").forEach(function (el) {
       var v = parseInt(el.getAttribute("data-time"), 10);
-      if (!isNaN(v)) el.textContent = fmtTime(v) + (el.hasAttribute("data-zone") ? " " + zoneName() : "");
+      if (isNaN(v)) return;
+      var text = fmtTime(v) + (el.hasAttribute("data-zone") ? " " + zoneName() : "");
+      if (el.tagName === "INPUT") el.value = fmtTime(v); else el.textContent = text;
     });
     document.querySelectorAll(".tz-name").forEach(function (el) { el.textContent = zoneName(); });
     var b = document.getElementById("tz");
