@@ -114,6 +114,9 @@ func FuzzDNSParse(f *testing.F) {
 		if ok != (len(b) >= dnsHeaderLen) {
 			t.Fatalf("ok %v for %d bytes", ok, len(b))
 		}
+		if StrictDNSQuery(b) && (!ok || m.Response || m.Opcode != 0) {
+			t.Fatalf("strict query %+v", m)
+		}
 		var buf [10]byte
 		if name := dnsTypeName(m.QType, &buf); len(name) == 0 {
 			t.Fatal("empty type name")
