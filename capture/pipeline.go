@@ -11,6 +11,7 @@ import (
 	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/decode"
 	"github.com/pastmon/pastmon/capture/packet"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
@@ -34,6 +35,9 @@ type Config struct {
 	OnWindow func(window.Summary)
 	// OnRecord, when set, receives a record per connection as it ends.
 	OnRecord func(*tcp.Record)
+	// NoProtocols turns the application protocol parsers (package proto)
+	// off: every connection is timed as plain tcp.
+	NoProtocols bool
 	// Stats, when set, is kept up to date for concurrent readers.
 	Stats *LiveStats
 }
@@ -50,6 +54,7 @@ type Stats struct {
 	Duplicates uint64        // segments of a connection seen on a second interface
 	Untimed    uint64        // connections picked up mid-stream with no known server
 	Dropped    uint64        // counts and samples dropped: too many servers at once
+	Protocols  proto.Stats   // connections by protocol recognised, and parser fallbacks
 	Datagrams  uint64        // UDP datagrams tracked as DNS (not in Decoded)
 	UDP        udp.Stats     // DNS over UDP: flows, pending queries, what their bounds dropped
 }
@@ -154,8 +159,12 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		p.match = m
 	}
 	p.agg = aggregate.New(cfg.OnWindow)
-	p.tracker = tcp.New(tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}, p.agg)
-	p.udp = udp.New(udp.Config{OnRecord: cfg.OnRecord}, p.agg)
+	tc := tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}
+	if !cfg.NoProtocols {
+		tc.Proto = proto.NewTables()
+		p.udp = udp.New(udp.Config{Tables: tc.Proto, OnRecord: cfg.OnRecord}, p.agg)
+	}
+	p.tracker = tcp.New(tc, p.agg)
 	return p, nil
 }
 
@@ -237,6 +246,9 @@ func (p *pipeline) frame(f *Frame, pkt *packet.Packet) {
 // datagram hands a UDP datagram to the DNS tracker; false when it is not
 // DNS.
 func (p *pipeline) datagram(pkt *packet.Packet) bool {
+	if p.udp == nil {
+		return false
+	}
 	if pkt.TS >= p.nextHouse {
 		p.housekeep(pkt.TS)
 	}
@@ -256,7 +268,9 @@ func (p *pipeline) housekeep(now int64) {
 	p.nextHouse = now + p.every
 	p.tracker.Expire(now)
 	now = p.tracker.Now()
-	p.udp.Expire(now)
+	if p.udp != nil {
+		p.udp.Expire(now)
+	}
 	p.agg.Advance(now)
 	if p.cfg.FlushInterval > 0 && now >= p.nextFlush {
 		p.tracker.FlushCounters()
@@ -267,7 +281,9 @@ func (p *pipeline) housekeep(now int64) {
 
 func (p *pipeline) end(eof bool) {
 	p.tracker.Finish(eof)
-	p.udp.Finish(eof)
+	if p.udp != nil {
+		p.udp.Finish(eof)
+	}
 	p.agg.Flush()
 }
 
@@ -278,7 +294,10 @@ func (p *pipeline) publish() {
 	p.stats.Duplicates = ts.Duplicates
 	p.stats.Untimed = ts.Untimed
 	p.stats.Dropped = p.agg.Dropped()
-	p.stats.UDP = p.udp.Stats()
+	p.stats.Protocols = p.tracker.ProtoStats()
+	if p.udp != nil {
+		p.stats.UDP = p.udp.Stats()
+	}
 	if p.cfg.Stats != nil {
 		p.cfg.Stats.publish(&p.stats)
 	}
