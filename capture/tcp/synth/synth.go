@@ -44,8 +44,12 @@ type Frame struct {
 // equal times), whatever order they were added in.
 type Capture struct {
 	Frames []Frame
-	ifaces int
-	buf    gopacket.SerializeBuffer
+	// Snap, when > 0, is the snap length: Write keeps at most Snap bytes
+	// of each frame (the headers still give the whole length).
+	Snap    int
+	ifaces  int
+	buf     gopacket.SerializeBuffer
+	payload []byte // the bytes of the next segment (SendData), else zeros
 }
 
 // Conn is one TCP connection of a Capture.
@@ -198,7 +202,9 @@ func (c *Capture) frame(src, dst netip.Addr, vlan uint16, t *layers.TCP, n int) 
 		_ = t.SetNetworkLayerForChecksum(ip)
 		ls = append(ls, ip)
 	}
-	ls = append(ls, t, gopacket.Payload(make([]byte, n)))
+	pl := make([]byte, n)
+	copy(pl, c.payload)
+	ls = append(ls, t, gopacket.Payload(pl))
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	if err := gopacket.SerializeLayers(c.buf, opts, ls...); err != nil {
 		panic(fmt.Sprintf("synth: serialize: %v", err)) // only programming errors get here
@@ -216,8 +222,9 @@ func (c *Capture) Write(w io.Writer) error {
 			return err
 		}
 		for _, f := range c.Frames {
-			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data)}
-			if err := pw.WritePacket(ci, f.Data); err != nil {
+			data := c.snap(f.Data)
+			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data)}
+			if err := pw.WritePacket(ci, data); err != nil {
 				return err
 			}
 		}
@@ -236,8 +243,9 @@ func (c *Capture) Write(w io.Writer) error {
 		}
 	}
 	for _, f := range c.Frames {
-		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data), InterfaceIndex: f.Iface}
-		if err := nw.WritePacket(ci, f.Data); err != nil {
+		data := c.snap(f.Data)
+		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data), InterfaceIndex: f.Iface}
+		if err := nw.WritePacket(ci, data); err != nil {
 			return err
 		}
 	}
