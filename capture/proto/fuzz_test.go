@@ -13,16 +13,16 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite the seeds of FuzzHTT
 
 // toSegs converts the steps of the http, tls and redis tests to the
 // segments of a fuzz script (see script in sql_fuzz_test.go).
-func toSegs(steps []step) []seg {
-	out := make([]seg, len(steps))
+func toSegs(steps []step) []sqlSeg {
+	out := make([]sqlSeg, len(steps))
 	for i, s := range steps {
-		out[i] = seg{client: s.dir == 'c', data: []byte(s.data)}
+		out[i] = sqlSeg{client: s.dir == 'c', data: []byte(s.data)}
 	}
 	return out
 }
 
-func protoSeeds(t testing.TB) map[string][][]seg {
-	seeds := map[string][][]seg{}
+func protoSeeds(t testing.TB) map[string][][]sqlSeg {
+	seeds := map[string][][]sqlSeg{}
 	for _, c := range httpCases {
 		seeds["FuzzHTTP"] = append(seeds["FuzzHTTP"], toSegs(c.segs))
 	}
@@ -35,7 +35,7 @@ func protoSeeds(t testing.TB) map[string][][]seg {
 			&tls.Config{Certificates: []tls.Certificate{cert}})
 		seeds["FuzzTLS"] = append(seeds["FuzzTLS"], toSegs(steps))
 	}
-	seeds["FuzzTLS"] = append(seeds["FuzzTLS"], []seg{
+	seeds["FuzzTLS"] = append(seeds["FuzzTLS"], []sqlSeg{
 		{client: true, data: []byte("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00")},
 		{data: []byte("\x15\x03\x03\x00\x02\x02\x46")},
 	})
