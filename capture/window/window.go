@@ -46,22 +46,10 @@ const (
 
 var metricNames = [NumMetrics]string{"rtt", "rtt_server", "rtt_client", "connect_time", "response_time", "transfer_time"}
 
-func (m Metric) String() string {
-	if m < NumMetrics {
-		return metricNames[m]
-	}
-	return fmt.Sprintf("metric(%d)", uint8(m))
-}
+func (m Metric) String() string { return enumName(metricNames[:], m, "metric") }
 
 // ParseMetric maps a metric name such as "rtt" to its Metric.
-func ParseMetric(s string) (Metric, bool) {
-	for i, n := range metricNames {
-		if n == s {
-			return Metric(i), true
-		}
-	}
-	return 0, false
-}
+func ParseMetric(s string) (Metric, bool) { return parseEnum[Metric](metricNames[:], s) }
 
 // Summary is what one sensor saw of one server during one window.
 type Summary struct {
