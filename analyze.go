@@ -289,6 +289,9 @@ func reportSkipped(w io.Writer, s *capture.Stats) {
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
 	}
+	if s.ListenersDropped > 0 {
+		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
+	}
 }
 
 // sortedServers orders servers by connections, most first, then by address.
@@ -322,7 +325,7 @@ func writeJSON(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
 	for _, s := range sortedServers(totals) {
 		m := &s.Metrics
 		servers = append(servers, serverJSON{
-			Server: s.Server.String(), Counters: s.Counters,
+			Server: window.ServerName(s.Server), Counters: s.Counters,
 			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
 		})
@@ -342,7 +345,7 @@ func writeTable(w io.Writer, totals map[netip.AddrPort]*window.Summary) error {
 	}
 	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range sortedServers(totals) {
-		fmt.Fprint(tw, s.Server, "\t")
+		fmt.Fprint(tw, window.ServerName(s.Server), "\t")
 		for k := range window.NumCounters {
 			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
 		}

@@ -49,6 +49,9 @@ type Stats struct {
 	Duplicates uint64        // segments of a connection seen on a second interface
 	Untimed    uint64        // connections picked up mid-stream with no known server
 	Dropped    uint64        // counts and samples dropped: too many servers at once
+	// ListenersDropped counts servers forgotten from a full set of those
+	// seen answering SYNs (tcp.MaxListeners).
+	ListenersDropped uint64
 }
 
 // LiveStats mirrors Stats with atomics, for a heartbeat to read while Run
@@ -58,7 +61,7 @@ type LiveStats struct {
 	packets, bytes, filtered, decoded        atomic.Uint64
 	skipped                                  [decode.NumReasons]atomic.Uint64
 	flows, evicted, duplicates, untimedFlows atomic.Uint64
-	dropped                                  atomic.Uint64
+	dropped, listenersDropped                atomic.Uint64
 }
 
 // Snapshot reads the counters.
@@ -66,7 +69,7 @@ func (l *LiveStats) Snapshot() Stats {
 	s := Stats{
 		Packets: l.packets.Load(), Bytes: l.bytes.Load(), Filtered: l.filtered.Load(), Decoded: l.decoded.Load(),
 		Flows: l.flows.Load(), Evicted: l.evicted.Load(), Duplicates: l.duplicates.Load(), Untimed: l.untimedFlows.Load(),
-		Dropped: l.dropped.Load(),
+		Dropped: l.dropped.Load(), ListenersDropped: l.listenersDropped.Load(),
 	}
 	for i := range s.Skipped {
 		s.Skipped[i] = l.skipped[i].Load()
@@ -87,6 +90,7 @@ func (l *LiveStats) publish(s *Stats) {
 	l.duplicates.Store(s.Duplicates)
 	l.untimedFlows.Store(s.Untimed)
 	l.dropped.Store(s.Dropped)
+	l.listenersDropped.Store(s.ListenersDropped)
 }
 
 // housekeepEvery is the packet-time interval of the tracker's table walk
@@ -243,6 +247,7 @@ func (p *pipeline) publish() {
 	p.stats.Evicted = ts.Evicted
 	p.stats.Duplicates = ts.Duplicates
 	p.stats.Untimed = ts.Untimed
+	p.stats.ListenersDropped = ts.ListenersDropped
 	p.stats.Dropped = p.agg.Dropped()
 	if p.cfg.Stats != nil {
 		p.cfg.Stats.publish(&p.stats)

@@ -106,8 +106,13 @@ func (s *Summary) transport() string {
 // Validate reports what is wrong with a summary received from outside.
 // now bounds how far in the future a window may start.
 func (s *Summary) Validate(now time.Time) error {
-	if !s.Server.IsValid() || s.Server.Port() == 0 {
+	if !s.Server.IsValid() {
 		return fmt.Errorf("server %q: want ip:port", s.Server)
+	}
+	if s.Server.Port() == 0 {
+		if err := s.validateClosedPorts(); err != nil {
+			return fmt.Errorf("server %s: %w", ServerName(s.Server), err)
+		}
 	}
 	if s.Start.IsZero() || !s.Start.Equal(Start(s.Start)) {
 		return fmt.Errorf("server %s: start %s is not on a 5-minute boundary", s.Server, s.Start.Format(time.RFC3339Nano))
