@@ -95,6 +95,9 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestReply)
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
 	}
+	if !dup {
+		s.totals.Add(b.Summaries)
+	}
 	return http.StatusOK, ingestReply{OK: true, Duplicate: dup, Windows: len(b.Summaries)}
 }
 
