@@ -27,19 +27,19 @@ func ServerName(server netip.AddrPort) string {
 // cannot.
 func (s *Summary) validateClosedPorts() error {
 	if s.Transport != "" && s.Transport != "tcp" {
-		return fmt.Errorf("closed-ports bucket (port 0) with transport %q: only TCP has them", s.Transport)
+		return fmt.Errorf("port 0 with transport %q: want ip:port (only TCP has closed-ports buckets)", s.Transport)
 	}
 	if s.Protocol != "" || len(s.Operations) > 0 || len(s.Statuses) > 0 {
-		return errors.New("closed-ports bucket (port 0) with an application protocol")
+		return errors.New("port 0 with an application protocol: want ip:port")
 	}
 	for k := range NumCounters {
 		if !closedPortCounters[k] && *s.Counters.Field(k) != 0 {
-			return fmt.Errorf("closed-ports bucket (port 0) with %s: it only counts connections refused or unanswered", k)
+			return fmt.Errorf("port 0 with %s: want ip:port (a closed-ports bucket only counts connections refused or unanswered)", k)
 		}
 	}
 	for m := range s.Metrics {
 		if s.Metrics[m].Count != 0 {
-			return fmt.Errorf("closed-ports bucket (port 0) with %s samples: it has no timings", Metric(m))
+			return fmt.Errorf("port 0 with %s samples: want ip:port (a closed-ports bucket has no timings)", Metric(m))
 		}
 	}
 	return nil
