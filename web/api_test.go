@@ -272,7 +272,7 @@ func TestPagesShowData(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{`href="/servers/10.1.1.1:80"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
+		{"/", []string{`href="/servers/10.1.1.1:80?range=1h"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
 		{"/servers/" + url.PathEscape(serverA), []string{`data-server="10.1.1.1:80"`, `<option value="s1">`, `<option value="s2">`, "uPlot.iife.min.js"}},
 		{"/servers/" + url.PathEscape(serverB), []string{`data-server="[2001:db8::1]:5432"`}},
 		{"/sensors", []string{"s1", "s2", "online"}},

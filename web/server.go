@@ -35,6 +35,9 @@ type Config struct {
 	Now func() time.Time
 	// SessionTTL is how long a login lasts (default 12 h).
 	SessionTTL time.Duration
+	// LocalSensor, when set, says what keeps the web node's own sensor
+	// from capturing ("" when it captures), for the empty overview.
+	LocalSensor func() string
 	// Login limits failed logins per client address and per user name
 	// (default 10 per client and 5 per user in 5 minutes).
 	Login LoginLimit
