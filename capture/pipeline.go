@@ -11,6 +11,7 @@ import (
 	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/decode"
 	"github.com/pastmon/pastmon/capture/packet"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -33,6 +34,9 @@ type Config struct {
 	OnWindow func(window.Summary)
 	// OnRecord, when set, receives a record per connection as it ends.
 	OnRecord func(*tcp.Record)
+	// NoProtocols turns the application protocol parsers (package proto)
+	// off: every connection is timed as plain tcp.
+	NoProtocols bool
 	// Stats, when set, is kept up to date for concurrent readers.
 	Stats *LiveStats
 }
@@ -49,6 +53,7 @@ type Stats struct {
 	Duplicates uint64        // segments of a connection seen on a second interface
 	Untimed    uint64        // connections picked up mid-stream with no known server
 	Dropped    uint64        // counts and samples dropped: too many servers at once
+	Protocols  proto.Stats   // connections by protocol recognised, and parser fallbacks
 	// ListenersDropped counts servers forgotten from a full set of those
 	// seen answering SYNs (tcp.MaxListeners).
 	ListenersDropped uint64
@@ -143,7 +148,11 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		p.match = m
 	}
 	p.agg = aggregate.New(cfg.OnWindow)
-	p.tracker = tcp.New(tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}, p.agg)
+	tc := tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}
+	if !cfg.NoProtocols {
+		tc.Proto = proto.NewTables()
+	}
+	p.tracker = tcp.New(tc, p.agg)
 	return p, nil
 }
 
@@ -249,6 +258,7 @@ func (p *pipeline) publish() {
 	p.stats.Untimed = ts.Untimed
 	p.stats.ListenersDropped = ts.ListenersDropped
 	p.stats.Dropped = p.agg.Dropped()
+	p.stats.Protocols = p.tracker.ProtoStats()
 	if p.cfg.Stats != nil {
 		p.cfg.Stats.publish(&p.stats)
 	}

@@ -31,22 +31,60 @@ var (
 		}
 		return c
 	}()
-	dataCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), ", ")
+	// breakdownCol holds a row's operation breakdown (see breakdown).
+	breakdownCol = "breakdown"
+	allCols      = append(append(append([]string{}, counterCols...), metricCols...), breakdownCol)
+	dataCols     = strings.Join(allCols, ", ")
+	dataHoles    = strings.Repeat(", ?", len(allCols))
 )
+
+// breakdown is what a row keeps of a summary's protocol fields, as JSON.
+type breakdown struct {
+	Protocol   string             `json:"protocol,omitempty"`
+	Operations []window.Operation `json:"operations,omitempty"`
+	Statuses   map[string]uint64  `json:"statuses,omitempty"`
+}
+
+func encodeBreakdown(s *window.Summary) ([]byte, error) {
+	if s.Protocol == "" && len(s.Operations) == 0 && len(s.Statuses) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(breakdown{s.Protocol, s.Operations, s.Statuses})
+	if err != nil {
+		return nil, fmt.Errorf("breakdown: %w", err)
+	}
+	return b, nil
+}
+
+// mergeBreakdown merges a stored breakdown into s.
+func mergeBreakdown(s *window.Summary, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var bd breakdown
+	if err := json.Unmarshal(b, &bd); err != nil {
+		return fmt.Errorf("breakdown: %w", err)
+	}
+	s.MergeBreakdown(&window.Summary{Protocol: bd.Protocol, Operations: bd.Operations, Statuses: bd.Statuses})
+	return nil
+}
 
 // encoded is the data of one window row as stored: counters and one
 // encoded distribution per metric (nil when empty).
 type encoded struct {
 	window.Counters
-	blobs [window.NumMetrics][]byte
+	blobs     [window.NumMetrics][]byte
+	breakdown []byte // JSON, nil for none
 }
 
-func encodeSummary(s *window.Summary) encoded {
+func encodeSummary(s *window.Summary) (encoded, error) {
 	e := encoded{Counters: s.Counters}
 	for i := range s.Metrics {
 		e.blobs[i] = encodeDist(&s.Metrics[i])
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(s)
+	return e, err
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
@@ -59,7 +97,7 @@ func counterPtrs(c *window.Counters) []*uint64 {
 
 // args returns the values of dataCols.
 func (e *encoded) args() ([]any, error) {
-	out := make([]any, 0, len(counterCols)+len(metricCols))
+	out := make([]any, 0, len(allCols))
 	for i, c := range counterPtrs(&e.Counters) {
 		if *c > math.MaxInt64 {
 			return nil, fmt.Errorf("counter %s = %d is out of range", counterCols[i], *c)
@@ -73,25 +111,31 @@ func (e *encoded) args() ([]any, error) {
 			out = append(out, b)
 		}
 	}
+	if e.breakdown == nil {
+		out = append(out, nil)
+	} else {
+		out = append(out, string(e.breakdown))
+	}
 	return out, nil
 }
 
 // rowScan receives the dataCols of a row. The blobs are only valid until
 // the next Scan or Next.
 type rowScan struct {
-	counters [window.NumCounters]int64
-	blobs    [window.NumMetrics]sql.RawBytes
+	counters  [window.NumCounters]int64
+	blobs     [window.NumMetrics]sql.RawBytes
+	breakdown sql.RawBytes
 }
 
 func (s *rowScan) dests() []any {
-	d := make([]any, 0, len(s.counters)+len(s.blobs))
+	d := make([]any, 0, len(allCols))
 	for i := range s.counters {
 		d = append(d, &s.counters[i])
 	}
 	for i := range s.blobs {
 		d = append(d, &s.blobs[i])
 	}
-	return d
+	return append(d, &s.breakdown)
 }
 
 func (s *rowScan) counts() window.Counters {
@@ -106,6 +150,7 @@ func (s *rowScan) counts() window.Counters {
 type rowAcc struct {
 	window.Counters
 	dists [window.NumMetrics]distAcc
+	bd    window.Summary // the breakdown fields only
 }
 
 func (a *rowAcc) addScan(s *rowScan) error {
@@ -115,6 +160,9 @@ func (a *rowAcc) addScan(s *rowScan) error {
 		if err := a.dists[i].add(s.blobs[i]); err != nil {
 			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
 		}
+	}
+	if err := mergeBreakdown(&a.bd, s.breakdown); err != nil {
+		return fmt.Errorf("stored %w", err)
 	}
 	return nil
 }
@@ -126,15 +174,17 @@ func (a *rowAcc) addEncoded(e *encoded) error {
 			return fmt.Errorf("%s: %w", window.Metric(i), err)
 		}
 	}
-	return nil
+	return mergeBreakdown(&a.bd, e.breakdown)
 }
 
-func (a *rowAcc) encoded() encoded {
+func (a *rowAcc) encoded() (encoded, error) {
 	e := encoded{Counters: a.Counters}
 	for i := range a.dists {
 		e.blobs[i] = a.dists[i].blob()
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(&a.bd)
+	return e, err
 }
 
 // Ingest stores a whole batch atomically (all or nothing). A batch id seen
@@ -255,7 +305,7 @@ func (in *ingest) run(ctx context.Context) error {
 		return err
 	}
 	in.insert, err = tx.PrepareContext(ctx, "INSERT INTO windows (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+") ON CONFLICT DO NOTHING")
+		") VALUES (?, ?, ?"+dataHoles+") ON CONFLICT DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -275,11 +325,14 @@ func (in *ingest) run(ctx context.Context) error {
 }
 
 func (in *ingest) window(ctx context.Context, s *window.Summary) error {
-	server, err := in.serverID(ctx, s.Server.String())
+	server, err := in.serverID(ctx, ServerAddr(s))
 	if err != nil {
 		return err
 	}
-	e := encodeSummary(s)
+	e, err := encodeSummary(s)
+	if err != nil {
+		return err
+	}
 	args, err := e.args()
 	if err != nil {
 		return err
@@ -351,7 +404,10 @@ func mergeRow(ctx context.Context, tx querier, table string, server, start, sens
 	if err := acc.addEncoded(e); err != nil {
 		return err
 	}
-	merged := acc.encoded()
+	merged, err := acc.encoded()
+	if err != nil {
+		return fmt.Errorf("merged %s row: %w", table, err)
+	}
 	args, err := merged.args()
 	if err != nil {
 		return fmt.Errorf("merged %s row: %w", table, err)
@@ -364,7 +420,16 @@ func mergeRow(ctx context.Context, tx querier, table string, server, start, sens
 	return nil
 }
 
-var setCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
+var setCols = strings.Join(allCols, " = ?, ") + " = ?"
+
+// ServerAddr is how the servers table names a summary's server: "ip:port"
+// for TCP, "ip:port/udp" for UDP.
+func ServerAddr(s *window.Summary) string {
+	if s.UDP() {
+		return s.Server.String() + "/udp"
+	}
+	return s.Server.String()
+}
 
 func insertRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
 	args, err := e.args()
@@ -372,7 +437,7 @@ func insertRow(ctx context.Context, tx querier, table string, server, start, sen
 		return err
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO "+table+" (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+")",
+		") VALUES (?, ?, ?"+dataHoles+")",
 		append([]any{server, start, sensor}, args...)...)
 	if err != nil {
 		return fmt.Errorf("insert %s row: %w", table, err)

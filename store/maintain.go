@@ -214,7 +214,10 @@ func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) 
 	}
 	rows.Close()
 	for _, k := range order {
-		e := sums[k].encoded()
+		e, err := sums[k].encoded()
+		if err != nil {
+			return fmt.Errorf("server %d sensor %d hour %d: %w", k.server, k.sensor, st.hour, err)
+		}
 		if err := insertRow(ctx, tx, "hours", k.server, st.hour, k.sensor, &e); err != nil {
 			return err
 		}

@@ -435,7 +435,7 @@ func (db *DB) serverAddr(ctx context.Context, id int64) (netip.AddrPort, error) 
 	if err := db.r.QueryRowContext(ctx, "SELECT addr FROM servers WHERE id = ?", id).Scan(&addr); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("server %d: %w", id, err)
 	}
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 	if err != nil {
 		return ap, fmt.Errorf("stored server address %q: %w", addr, err)
 	}
@@ -455,7 +455,7 @@ func serverAddrs(ctx context.Context, db *sql.DB) (map[int64]netip.AddrPort, err
 		if err := rows.Scan(&id, &addr); err != nil {
 			return nil, err
 		}
-		ap, err := netip.ParseAddrPort(addr)
+		ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 		if err != nil {
 			return nil, fmt.Errorf("stored server address %q: %w", addr, err)
 		}

@@ -36,6 +36,12 @@ func (a *Aggregator) TxnID(id uint32, ts int64, tx *proto.Txn) {
 	if tx.Status != "" {
 		s.Statuses = window.AddStatus(s.Statuses, tx.Status, 1)
 	}
+	switch tx.Result {
+	case proto.ClientError:
+		s.AddCount(window.ClientErrors, 1)
+	case proto.ServerError:
+		s.AddCount(window.ServerErrors, 1)
+	}
 	if tx.Op == "" {
 		return
 	}

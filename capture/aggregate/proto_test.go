@@ -33,6 +33,9 @@ func TestTxnBreakdown(t *testing.T) {
 	if s.Protocol != "http" {
 		t.Errorf("protocol %q", s.Protocol)
 	}
+	if s.ClientErrors != 1 || s.ServerErrors != 1 {
+		t.Errorf("client_errors %d server_errors %d", s.ClientErrors, s.ServerErrors)
+	}
 	if fmt.Sprint(s.Statuses) != "map[200:1 404:1 503:1]" {
 		t.Errorf("statuses %v", s.Statuses)
 	}

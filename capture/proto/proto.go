@@ -38,8 +38,11 @@
 // Each side's first payload (and, while nothing matched, the first payload
 // of each of the next few runs of either side, so that connections picked up
 // mid-stream are recognised at their next message) is offered to every
-// protocol's recogniser; a port only breaks a tie between protocols whose
-// bytes both match (its protocol is set by Open from well-known ports). After
+// protocol's recogniser, which answers Strong, Weak or NoMatch. A port only
+// breaks ties: among Strong matches the protocol of the server's port wins
+// (Open sets it from well-known ports), and a Weak match (bytes other
+// protocols start with too, such as a Redis inline "PING") counts only on
+// its protocol's port. After
 // a few runs with no match the connection stays tcp. A parser that finds
 // bytes its protocol cannot have where a message must start gives up: the
 // connection falls back to tcp for the rest of its life (Stats.Fallbacks).
@@ -53,7 +56,7 @@
 // pointers; the overlay is checked at compile time, see state.go), and three
 // functions that proto.go dispatches to by Protocol:
 //
-//	func looksX(data []byte, client bool) bool              // recogniser
+//	func looksX(data []byte, client bool) Match             // recogniser
 //	func (s *xState) client(c *Conn, t *Tables, data []byte, n int, run bool)
 //	func (s *xState) server(c *Conn, t *Tables, data []byte, n int, run bool) (interim bool)
 //
@@ -395,40 +398,60 @@ func (c *Conn) recognise(t *Tables, data []byte, client bool) bool {
 	return true
 }
 
-// detect returns the protocol whose recogniser accepts data, preferring
-// hint when several do.
+// Match is how sure a recogniser is that bytes begin its protocol.
+type Match uint8
+
+const (
+	NoMatch Match = iota
+	Weak          // plausible, but common in other protocols too: only on the protocol's port
+	Strong        // hardly anything else starts so
+)
+
+func matchIf(ok bool) Match {
+	if ok {
+		return Strong
+	}
+	return NoMatch
+}
+
+// detect returns the protocol whose recogniser is sure of data, preferring
+// hint when several are; a weak match counts only for hint.
 func detect(data []byte, client bool, hint Protocol) Protocol {
 	found := TCP
 	for p := HTTP; p < NumProtocols; p++ {
-		if !looks(p, data, client) {
-			continue
-		}
-		if p == hint {
-			return p
-		}
-		if found == TCP {
-			found = p
+		switch looks(p, data, client) {
+		case Strong:
+			if p == hint {
+				return p
+			}
+			if found == TCP || found == hint {
+				found = p
+			}
+		case Weak:
+			if p == hint && found == TCP {
+				found = p
+			}
 		}
 	}
 	return found
 }
 
-func looks(p Protocol, data []byte, client bool) bool {
+func looks(p Protocol, data []byte, client bool) Match {
 	switch p {
 	case HTTP:
 		return looksHTTP(data, client)
 	case TLS:
 		return looksTLS(data, client)
 	case Postgres:
-		return looksPostgres(data, client)
+		return matchIf(looksPostgres(data, client))
 	case MySQL:
-		return looksMySQL(data, client)
+		return matchIf(looksMySQL(data, client))
 	case Redis:
 		return looksRedis(data, client)
 	case DNS:
-		return looksDNS(data, client)
+		return matchIf(looksDNS(data, client))
 	}
-	return false
+	return NoMatch
 }
 
 // portProtocol is the protocol usually served on a port, for ties.

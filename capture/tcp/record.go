@@ -22,6 +22,11 @@ type Record struct {
 	Retransmits uint64         `json:"retransmits"`
 	BytesTo     uint64         `json:"bytes_to_server"`
 	BytesFrom   uint64         `json:"bytes_from_server"`
+	// Protocol is the application protocol recognised ("tcp" for none),
+	// SNI the TLS server name, ALPN the protocols a TLS client offered.
+	Protocol string  `json:"protocol"`
+	SNI      *string `json:"sni,omitempty"`
+	ALPN     string  `json:"alpn,omitempty"`
 	// Transactions lists the request/response turns in order.
 	Transactions []Transaction `json:"transactions"`
 }
@@ -43,6 +48,10 @@ type Transaction struct {
 	TransferTime  *float64  `json:"transfer_time_us"`
 	RequestBytes  uint64    `json:"request_bytes"`
 	ResponseBytes uint64    `json:"response_bytes"`
+	// What the protocol says of the transaction; null for tcp.
+	Operation *string `json:"operation"`
+	Status    *string `json:"status"`
+	Result    *string `json:"result"`
 }
 
 // TimeFormat is RFC 3339 with nanoseconds, fixed width.
@@ -95,5 +104,6 @@ func (t *Tracker) emitRecord(idx int32, c *conn, r *Record) {
 	}
 	r.Reset = c.has(fReset)
 	r.SynRetries = uint64(c.synRetries)
+	t.protoRecord(idx, r)
 	t.cfg.OnRecord(r)
 }

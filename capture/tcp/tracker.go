@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/capture/packet"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	// OnRecord, when set, receives every connection's Record as the
 	// connection ends. Records cost an allocation per connection.
 	OnRecord func(*Record)
+	// Proto, when set, turns the application protocol parsers on
+	// (package proto); they share its tables.
+	Proto *proto.Tables
 }
 
 // Stats are the tracker's own counters.
@@ -63,6 +67,7 @@ type Tracker struct {
 	winStart int64
 	winEnd   int64
 	stats    Stats
+	protos   protos
 }
 
 // New returns a Tracker reporting to sink.
@@ -84,6 +89,7 @@ func New(cfg Config, sink Sink) *Tracker {
 	if cfg.OnRecord != nil {
 		t.records = make(map[int32]*Record)
 	}
+	t.protos.init(cfg.Proto, ss)
 	return t
 }
 
@@ -194,6 +200,7 @@ func (t *Tracker) open(p *packet.Packet, k *flowKey, h uint32, srcLo bool) {
 	if !clientIsSrc {
 		server, client = src, dst
 	}
+	t.protoOpen(idx, server)
 	if c.state == stSynSent && !t.completed(server) {
 		c.srv = noServer // decided by the outcome: see attribute
 	} else {

@@ -23,7 +23,11 @@ func (t *Tracker) data(idx int32, c *conn, dir int, p *packet.Packet) {
 		}
 		c.reqLast = p.TS
 		c.reqBytes += p.Payload
+		t.protoData(idx, dir, p)
 		return
+	}
+	if t.protoData(idx, dir, p) && c.turn == turnRequest {
+		return // an interim response (HTTP 1xx): the request goes on
 	}
 	switch c.turn {
 	case turnRequest:
@@ -45,18 +49,24 @@ func (t *Tracker) endTurn(idx int32, c *conn) {
 		t.sink.CountID(c.srv, c.respLast, window.Transactions, 1)
 		t.sink.SampleID(c.srv, c.respLast, window.ResponseTime, rt)
 		t.sink.SampleID(c.srv, c.respLast, window.TransferTime, tt)
+		var tx *Transaction
 		if r := t.records[idx]; r != nil {
 			r.Transactions = append(r.Transactions, Transaction{
 				RequestAt: time.Unix(0, c.reqLast).UTC(), ResponseTime: ptr(rt), TransferTime: ptr(tt),
 				RequestBytes: uint64(c.reqBytes), ResponseBytes: uint64(c.respBytes),
 			})
+			tx = &r.Transactions[len(r.Transactions)-1]
 		}
+		t.protoTxn(idx, c, true, rt, tx)
 	case turnRequest:
+		var tx *Transaction
 		if r := t.records[idx]; r != nil {
 			r.Transactions = append(r.Transactions, Transaction{
 				RequestAt: time.Unix(0, c.reqLast).UTC(), RequestBytes: uint64(c.reqBytes),
 			})
+			tx = &r.Transactions[len(r.Transactions)-1]
 		}
+		t.protoTxn(idx, c, false, 0, tx)
 	}
 	c.turn = turnIdle
 }

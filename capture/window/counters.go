@@ -25,6 +25,8 @@ type Counters struct {
 	Transactions    uint64 `json:"transactions"`
 	BytesToServer   uint64 `json:"bytes_to_server"`
 	BytesFromServer uint64 `json:"bytes_from_server"`
+	ClientErrors    uint64 `json:"client_errors"` // transactions a recognised protocol says the client got wrong
+	ServerErrors    uint64 `json:"server_errors"` // … the server failed
 }
 
 // Counter names one of the fields of Counters.
@@ -42,6 +44,8 @@ const (
 	Transactions
 	BytesToServer
 	BytesFromServer
+	ClientErrors
+	ServerErrors
 	NumCounters
 )
 

@@ -51,6 +51,16 @@ func addSat(a, b uint64) uint64 {
 	return ^uint64(0)
 }
 
+// MergeBreakdown merges o's protocol, operations and statuses into s (and
+// nothing else), bounded as Merge bounds them.
+func (s *Summary) MergeBreakdown(o *Summary) {
+	if s.Protocol == "" {
+		s.Protocol = o.Protocol
+	}
+	s.Operations = mergeOperations(s.Operations, o.Operations)
+	s.Statuses = mergeStatuses(s.Statuses, o.Statuses)
+}
+
 // mergeOperations merges b into a by name and bounds the result:
 // the MaxOperations most frequent keep their names, the rest (and any
 // "other" already there) become one OtherOperation. The result is sorted

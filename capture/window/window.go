@@ -88,11 +88,7 @@ func (s *Summary) Merge(o *Summary) error {
 	for i := range s.Metrics {
 		s.Metrics[i].Merge(&o.Metrics[i])
 	}
-	if s.Protocol == "" {
-		s.Protocol = o.Protocol
-	}
-	s.Operations = mergeOperations(s.Operations, o.Operations)
-	s.Statuses = mergeStatuses(s.Statuses, o.Statuses)
+	s.MergeBreakdown(o)
 	return nil
 }
 
