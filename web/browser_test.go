@@ -348,6 +348,7 @@ func (b *browser) checkOperationFilter() {
 		}
 		b.t.Fatalf("no operations listed: %s", eval[string](b, `document.getElementById('ops-msg').textContent`))
 	}
+	b.checkOperationsMatchAPI()
 	op := eval[string](b, `document.querySelector('#operations tbody tr').dataset.op`)
 	n := b.log.len()
 	b.step("choose "+op, chromedp.Click(chromedp.CSS(`#operations tbody tr button.op-pick`)))
@@ -409,6 +410,60 @@ func (b *browser) checkOverviewMatchesAPI() {
 		}
 		if p.Server != a.Server || p.Conns != a.Connections || math.Abs(p.P95Resp-wantP95) > 1e-6 || math.Abs(p.ErrorPct-wantErr) > 1e-6 {
 			b.t.Errorf("overview row %d %+v, API says %s %v conns p95 %v errors %v%%", i, p, a.Server, a.Connections, wantP95, wantErr)
+		}
+	}
+}
+
+// checkOperationsMatchAPI compares the operations table with what
+// /api/v1/operations answers for the page's range.
+func (b *browser) checkOperationsMatchAPI() {
+	b.t.Helper()
+	type row struct {
+		Op            string
+		Count, Err    float64
+		P50, P95, P99 float64
+	}
+	page := eval[[]row](b, `[...document.querySelectorAll('#operations tbody tr')].map(tr => ({ Op: tr.dataset.op,
+  Count: +tr.cells[1].dataset.v, Err: +tr.cells[3].dataset.v, P50: +tr.cells[4].dataset.v, P95: +tr.cells[5].dataset.v, P99: +tr.cells[6].dataset.v }))`)
+	apiURL := eval[string](b, `document.getElementById('operations').dataset.api`)
+	body, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(async () => JSON.stringify(await (await fetch(`+strconv.Quote(apiURL)+`)).json()))()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("fetch %s: %v", apiURL, err)
+	}
+	var api struct {
+		Operations []struct {
+			Operation    string       `json:"operation"`
+			Count        float64      `json:"count"`
+			ClientError  float64      `json:"client_error"`
+			ServerError  float64      `json:"server_error"`
+			ResponseTime window.Stats `json:"response_time"`
+		} `json:"operations"`
+	}
+	if err := json.Unmarshal([]byte(body), &api); err != nil {
+		b.t.Fatalf("%s: %v\n%s", apiURL, err, body)
+	}
+	if len(page) != len(api.Operations) {
+		b.t.Fatalf("operations table has %d rows, the API %d", len(page), len(api.Operations))
+	}
+	num := func(p *float64) float64 {
+		if p == nil {
+			return -1
+		}
+		return *p
+	}
+	for _, a := range api.Operations {
+		i := slices.IndexFunc(page, func(r row) bool { return r.Op == a.Operation })
+		if i < 0 {
+			b.t.Errorf("operation %s of the API is not in the table", a.Operation)
+			continue
+		}
+		p, wantErr := page[i], 0.0
+		if a.Count > 0 {
+			wantErr = 100 * (a.ClientError + a.ServerError) / a.Count
+		}
+		rt := a.ResponseTime
+		if p.Count != a.Count || math.Abs(p.Err-wantErr) > 1e-9 || p.P50 != num(rt.P50) || p.P95 != num(rt.P95) || p.P99 != num(rt.P99) {
+			b.t.Errorf("table row %+v, API %+v", p, a)
 		}
 	}
 }

@@ -78,6 +78,7 @@ type overviewQuery struct {
 	custom   bool
 	sort, q  string
 	page     int
+	refresh  int // seconds between reloads; 0: none
 }
 
 func (s *Server) readOverviewQuery(r *http.Request) (overviewQuery, error) {
@@ -113,6 +114,13 @@ func (s *Server) readOverviewQuery(r *http.Request) (overviewQuery, error) {
 	}
 	if len(o.q) > 200 {
 		return o, fmt.Errorf("filter: at most 200 characters")
+	}
+	if f := v.Get("refresh"); f != "" {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 10 || n > 3600 {
+			return o, fmt.Errorf("refresh: want seconds from 10 to 3600, got %q", f)
+		}
+		o.refresh = n
 	}
 	if p := v.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -181,6 +189,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	api := o.values(0)
 	api.Del("range")
+	api.Del("refresh")
 	api.Set("from", o.from.Format(time.RFC3339))
 	api.Set("to", o.to.Format(time.RFC3339))
 	api.Set("limit", strconv.Itoa(overviewPage))
@@ -214,10 +223,10 @@ func (o overviewQuery) links(d *overviewData) {
 	d.ClearQ = "/?" + c.values(0).Encode()
 	keep := o.values(0)
 	keep.Del("q")
-	for _, k := range []string{"range", "from", "to", "sort"} {
+	for _, k := range []string{"range", "from", "to", "sort", "refresh"} {
 		if v := keep.Get(k); v != "" {
 			d.Keep = append(d.Keep, field{k, v})
-			if k == "sort" {
+			if k == "sort" || k == "refresh" {
 				d.KeepNoRange = append(d.KeepNoRange, field{k, v})
 			}
 		}
@@ -255,6 +264,9 @@ func (o overviewQuery) values(page int) url.Values {
 	}
 	if page > 1 {
 		v.Set("page", strconv.Itoa(page))
+	}
+	if o.refresh > 0 {
+		v.Set("refresh", strconv.Itoa(o.refresh))
 	}
 	return v
 }

@@ -120,6 +120,19 @@
     });
   });
 
+  // Optional auto-refresh of a server-rendered page (refresh=N in the URL).
+  var pageRefresh = document.getElementById("page-refresh");
+  if (pageRefresh) {
+    var every = parseInt(new URLSearchParams(location.search).get("refresh") || "0", 10) || 0;
+    pageRefresh.value = String(every);
+    if (every > 0) setTimeout(function () { location.reload(); }, every * 1000);
+    pageRefresh.addEventListener("change", function () {
+      var p = new URLSearchParams(location.search);
+      if (pageRefresh.value === "0") p.delete("refresh"); else p.set("refresh", pageRefresh.value);
+      location.search = p.toString();
+    });
+  }
+
   window.pastmon = { tz: tz, fmtTime: fmtTime, parseTime: parseTime, zoneName: zoneName, sortTable: sortTable, renderTimes: renderTimes };
   renderTimes();
 })();

@@ -532,7 +532,12 @@
         setMsg(hm[0], n ? "" : "empty", n ? "" : "No " + (hm[1] === "rtt" ? "round trips" : "responses") + " in this range.");
       }), fail([hm[0]])));
     });
-    done.push(getJSON("/api/v1/operations?" + params({})).then(guard([], drawOperations), function (e) {
+    // The table lists every operation, whichever is chosen.
+    var opsParams = new URLSearchParams(params({}));
+    opsParams.delete("operation");
+    var opsURL = "/api/v1/operations?" + opsParams.toString();
+    document.getElementById("operations").setAttribute("data-api", opsURL);
+    done.push(getJSON(opsURL).then(guard([], drawOperations), function (e) {
       if (!live()) return;
       drawOperations(null);
       document.getElementById("ops-msg").textContent = e && e.status === 401 ? "Your session has ended: log in again." :
