@@ -307,6 +307,9 @@ func TestBrowserDesktop(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('#chart-breakdown canvas').length`); n != 0 {
 		t.Errorf("expired session: the old chart stays drawn under the new range (%d canvases)", n)
 	}
+	if v := eval[string](b, `document.getElementById('verdict').textContent`); v != "" {
+		t.Errorf("expired session: the old verdict %q stays under the new range", v)
+	}
 	b.shot("server-expired")
 	for _, p := range problems() {
 		if !strings.Contains(p, "404") { // the operations API, until it lands

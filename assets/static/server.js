@@ -484,6 +484,13 @@
     });
     root.setAttribute("data-loading", "1");
     root.removeAttribute("data-error");
+    // Nothing of the previous range stays under the new one's label.
+    var v = document.getElementById("verdict");
+    v.textContent = ""; v.removeAttribute("data-share");
+    document.getElementById("operations").tBodies[0].textContent = "";
+    document.getElementById("statuses").hidden = true;
+    var om = document.getElementById("ops-msg");
+    om.hidden = false; om.textContent = "Loading…";
     root.setAttribute("data-from", String(state.from));
     root.setAttribute("data-to", String(state.to));
     showRange();

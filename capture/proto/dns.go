@@ -20,24 +20,31 @@ const (
 )
 
 // looksDNS recognises a length-prefixed DNS query (client) or response
-// (server) with one question.
-func looksDNS(data []byte, client bool) bool {
+// (server) with one question: Strong when the length matches the captured
+// bytes, Weak when the capture or the segment ends first.
+func looksDNS(data []byte, client bool) Match {
 	if len(data) < 2+dnsHeaderLen {
-		return false
+		return NoMatch
 	}
 	l := int(data[0])<<8 | int(data[1])
 	m, ok := ParseDNS(data[2:min(len(data), 2+l)])
 	if !ok || l < dnsHeaderLen+5 || m.Response == client || m.Opcode != 0 {
-		return false
+		return NoMatch
 	}
 	counts := data[2+4 : 2+12]
 	if counts[0] != 0 || counts[1] != 1 { // one question
-		return false
+		return NoMatch
 	}
 	if client && (counts[2]|counts[3]|counts[4]|counts[5] != 0) {
-		return false // a query has no answers or authorities
+		return NoMatch // a query has no answers or authorities
 	}
-	return m.QType != 0 || len(data) < 2+l
+	switch {
+	case 2+l == len(data) && m.QType != 0:
+		return Strong
+	case 2+l > len(data):
+		return Weak
+	}
+	return NoMatch
 }
 
 // DNSTxn names a DNS transaction: its query type as operation and, when

@@ -46,25 +46,34 @@ const (
 // clientSSL is the capability bit of a client asking for TLS.
 const clientSSL = 0x0800
 
-// looksMySQL recognises a server greeting, or, mid-stream, a client command.
-func looksMySQL(data []byte, client bool) bool {
+// looksMySQL recognises a server greeting (Strong), or, picked up
+// mid-stream, a client command: Strong when the packet ends where the
+// captured bytes do, else Weak.
+func looksMySQL(data []byte, client bool) Match {
 	seq, p, size, ok := myNext(data)
 	if !ok || seq != 0 || len(p) == 0 || size < 5 {
-		return false
+		return NoMatch
 	}
 	if !client {
-		return size <= 1024 && myGreeting(p)
+		return matchIf(size <= 1024 && myGreeting(p))
 	}
 	var buf [maxKeyword]byte
+	var ok2 bool
 	switch p[0] {
 	case myQuery, myPrepare:
-		return len(sqlKeyword(p[1:], &buf)) > 0
+		ok2 = len(sqlKeyword(p[1:], &buf)) > 0
 	case myPing, myQuit, myStatistics, myResetConn:
-		return size == 5
+		ok2 = size == 5
 	case myExecute, myStmtClose, myStmtReset:
-		return size >= 9
+		ok2 = size >= 9
 	}
-	return false
+	switch {
+	case !ok2:
+		return NoMatch
+	case size == len(data):
+		return Strong
+	}
+	return Weak
 }
 
 func (s *mysqlState) client(c *Conn, t *Tables, data []byte, n int, run bool) {

@@ -41,29 +41,40 @@ const (
 	pgClosed                     // the turn has a Close
 )
 
-// looksPostgres recognises a client's startup packet, or, mid-stream, a
-// simple or extended query message; a server's startup answers are not
-// recognisable alone.
-func looksPostgres(data []byte, client bool) bool {
+// looksPostgres recognises a client's startup packet (Strong), or, picked up
+// mid-stream, a simple or extended query message whose text starts with a
+// word: Strong when the message ends where the captured bytes do, else
+// Weak. A server's startup answers are not recognisable alone.
+func looksPostgres(data []byte, client bool) Match {
 	if !client {
-		return false
+		return NoMatch
 	}
-	if _, size, ok := pgStartup(data); ok {
-		return size <= len(data) || len(data) >= 8
+	if _, _, ok := pgStartup(data); ok {
+		return Strong
 	}
-	typ, body, _, ok := pgNext(data)
+	typ, body, size, ok := pgNext(data)
 	if !ok {
-		return false
+		return NoMatch
 	}
 	var buf [maxKeyword]byte
+	var q []byte
 	switch typ {
 	case 'Q':
-		return len(sqlKeyword(body, &buf)) > 0
+		q = body
 	case 'P':
-		_, q, ok := pgParse(body)
-		return ok && len(sqlKeyword(q, &buf)) > 0
+		if _, q, ok = pgParse(body); !ok {
+			return NoMatch
+		}
+	default:
+		return NoMatch
 	}
-	return false
+	if len(sqlKeyword(q, &buf)) == 0 {
+		return NoMatch
+	}
+	if size == len(data) || typ == 'P' && size < len(data) && data[size] == 'B' {
+		return Strong
+	}
+	return Weak
 }
 
 func (s *postgresState) client(c *Conn, t *Tables, data []byte, n int, run bool) {

@@ -443,13 +443,13 @@ func looks(p Protocol, data []byte, client bool) Match {
 	case TLS:
 		return looksTLS(data, client)
 	case Postgres:
-		return matchIf(looksPostgres(data, client))
+		return looksPostgres(data, client)
 	case MySQL:
-		return matchIf(looksMySQL(data, client))
+		return looksMySQL(data, client)
 	case Redis:
 		return looksRedis(data, client)
 	case DNS:
-		return matchIf(looksDNS(data, client))
+		return looksDNS(data, client)
 	}
 	return NoMatch
 }

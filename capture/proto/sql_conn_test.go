@@ -7,16 +7,16 @@ import (
 	"testing"
 )
 
-// seg is one payload segment of a scripted connection: from the client or
+// sqlSeg is one payload segment of a scripted connection: from the client or
 // the server; cut keeps only the first cut bytes captured (0: all).
-type seg struct {
+type sqlSeg struct {
 	client bool
 	data   []byte
 	cut    int
 }
 
-func cli(parts ...[]byte) seg { return seg{client: true, data: join(parts...)} }
-func srv(parts ...[]byte) seg { return seg{data: join(parts...)} }
+func cli(parts ...[]byte) sqlSeg { return sqlSeg{client: true, data: join(parts...)} }
+func srv(parts ...[]byte) sqlSeg { return sqlSeg{data: join(parts...)} }
 
 func join(parts ...[]byte) []byte {
 	var b []byte
@@ -29,7 +29,7 @@ func join(parts ...[]byte) []byte {
 // turns plays segments through a Conn the way the TCP tracker does: a
 // client segment after a server one ends the turn (Txn). It returns the
 // turns as "OP STATUS result", and the final protocol.
-func turns(t *testing.T, port uint16, segs []seg) ([]string, Protocol) {
+func turns(t *testing.T, port uint16, segs []sqlSeg) ([]string, Protocol) {
 	t.Helper()
 	tab := NewTables()
 	var c Conn
@@ -75,8 +75,8 @@ var (
 	pgSASL     = pgMsg('R', "\x00\x00\x00\x0aSCRAM-SHA-256\x00\x00")
 )
 
-func pgStartupSegs() []seg {
-	return []seg{
+func pgStartupSegs() []sqlSeg {
+	return []sqlSeg{
 		cli(pgStartupMsg(pgSSLReq)), srv([]byte("N")),
 		cli(pgStartupMsg(pgProto30, "user", "bench", "database", "bench")), srv(pgSASL),
 		cli(pgMsg('p', "SCRAM-SHA-256\x00", "\x00\x00\x00\x04abcd")), srv(pgMsg('R', "\x00\x00\x00\x0bxyz")),
@@ -104,7 +104,7 @@ func TestPostgresStartupAndSimpleQuery(t *testing.T) {
 }
 
 func TestPostgresStartupFailure(t *testing.T) {
-	got, _ := turns(t, 5432, []seg{
+	got, _ := turns(t, 5432, []sqlSeg{
 		cli(pgStartupMsg(pgProto30, "user", "bench")), srv(pgSASL),
 		cli(pgMsg('p', "SCRAM-SHA-256\x00", "\x00\x00\x00\x04abcd")), srv(pgMsg('E', "SFATAL\x00C28P01\x00Mpassword authentication failed\x00\x00")),
 	})
@@ -147,7 +147,7 @@ func TestPostgresPreparedByName(t *testing.T) {
 }
 
 func TestPostgresStatementTableBound(t *testing.T) {
-	var segs []seg
+	var segs []sqlSeg
 	for i := range pgStmts + 2 {
 		segs = append(segs, cli(pgMsg('P', fmt.Sprintf("P_%d\x00", i), fmt.Sprintf("%s x\x00", strings.Repeat("K", i+1)), "\x00\x00"), pgMsg('S')), srv(pgMsg('1'), pgReadyMsg))
 	}
@@ -168,7 +168,7 @@ func TestPostgresStatementTableBound(t *testing.T) {
 }
 
 func TestPostgresSSL(t *testing.T) {
-	_, p := turns(t, 5432, []seg{cli(pgStartupMsg(pgSSLReq)), srv([]byte("S"))})
+	_, p := turns(t, 5432, []sqlSeg{cli(pgStartupMsg(pgSSLReq)), srv([]byte("S"))})
 	if p != TLS {
 		t.Errorf("SSLRequest answered S: protocol %v, want tls", p)
 	}
@@ -183,7 +183,7 @@ func TestPostgresSegments(t *testing.T) {
 		cli(q[:1000]), cli(q[1000:2000]), cli(q[2000:]),
 		srv(rows[:1500]), srv(rows[1500:]),
 		cli(pgMsg('Q', "DELETE FROM t\x00")),
-		seg{data: join(pgMsg('D', strings.Repeat("r", 2000)), pgError("40P01"), pgReadyMsg), cut: 100},
+		sqlSeg{data: join(pgMsg('D', strings.Repeat("r", 2000)), pgError("40P01"), pgReadyMsg), cut: 100},
 		cli(pgMsg('Q', "INSERT INTO t VALUES (1)\x00")), srv(pgMsg('C', "INSERT 0 1\x00"), pgReadyMsg),
 	)
 	got, _ := turns(t, 5432, segs)
@@ -191,7 +191,7 @@ func TestPostgresSegments(t *testing.T) {
 }
 
 func TestPostgresMidstream(t *testing.T) {
-	got, p := turns(t, 15432, []seg{
+	got, p := turns(t, 15432, []sqlSeg{
 		cli(pgMsg('Q', "SELECT 1\x00")), srv(pgMsg('C', "SELECT 1\x00"), pgReadyMsg),
 		cli(pgExtended("", "WITH a AS (SELECT 1) SELECT * FROM a")), srv(pgMsg('1'), pgMsg('2'), pgReadyMsg),
 	})
@@ -200,7 +200,7 @@ func TestPostgresMidstream(t *testing.T) {
 		t.Errorf("protocol %v", p)
 	}
 	// Garbage where a message must start: tcp from then on.
-	got, p = turns(t, 5432, []seg{cli(pgMsg('Q', "SELECT 1\x00")), srv([]byte("HTTP/1.1 200 OK\r\n\r\n"))})
+	got, p = turns(t, 5432, []sqlSeg{cli(pgMsg('Q', "SELECT 1\x00")), srv([]byte("HTTP/1.1 200 OK\r\n\r\n"))})
 	if p != TCP || len(got) != 1 || got[0] != "" {
 		t.Errorf("garbage: %q, protocol %v", got, p)
 	}
@@ -212,9 +212,9 @@ func myGreetingPkt() []byte {
 	return myPacket(0, []byte{10}, []byte("10.11.19-MariaDB\x00"), make([]byte, 40))
 }
 
-func myLoginSegs() []seg {
+func myLoginSegs() []sqlSeg {
 	login := append([]byte{0x85, 0xa6, 0xff, 0x01}, make([]byte, 60)...)
-	return []seg{
+	return []sqlSeg{
 		srv(myGreetingPkt()),
 		cli(myPacket(1, login)),
 		srv(myPacket(2, []byte{0xfe}, []byte("mysql_native_password\x00"), make([]byte, 20))),
@@ -278,13 +278,13 @@ func TestMySQL(t *testing.T) {
 }
 
 func TestMySQLLoginDenied(t *testing.T) {
-	got, _ := turns(t, 3306, []seg{srv(myGreetingPkt()), cli(myPacket(1, make([]byte, 40))), srv(myPacket(2, myERRPayload(1045)))})
+	got, _ := turns(t, 3306, []sqlSeg{srv(myGreetingPkt()), cli(myPacket(1, make([]byte, 40))), srv(myPacket(2, myERRPayload(1045)))})
 	checkTurns(t, "denied", got, "LOGIN 1045 client_error")
 }
 
 func TestMySQLSSL(t *testing.T) {
 	ssl := append([]byte{0x85, 0xae, 0xff, 0x01}, make([]byte, 28)...)
-	_, p := turns(t, 3306, []seg{srv(myGreetingPkt()), cli(myPacket(1, ssl))})
+	_, p := turns(t, 3306, []sqlSeg{srv(myGreetingPkt()), cli(myPacket(1, ssl))})
 	if p != TLS {
 		t.Errorf("SSL request: protocol %v, want tls", p)
 	}
@@ -295,7 +295,7 @@ func TestMySQLSegments(t *testing.T) {
 	rows := join(myPacket(1, []byte{1}), myPacket(2, []byte(strings.Repeat("d", 3000))), myPacket(3, myERRPayload(1317)))
 	segs := append(myLoginSegs(),
 		cli(big[:1448]), cli(big[1448:2896]), cli(big[2896:]), srv(rows[:1448]), srv(rows[1448:]),
-		cli(myQ(myQuery, "SHOW TABLES")), seg{data: join(myPacket(1, []byte(strings.Repeat("z", 5000))), myPacket(2, myERRPayload(1205))), cut: 64},
+		cli(myQ(myQuery, "SHOW TABLES")), sqlSeg{data: join(myPacket(1, []byte(strings.Repeat("z", 5000))), myPacket(2, myERRPayload(1205))), cut: 64},
 		cli(myQ(myQuery, "COMMIT")), srv(myOKPkt(1)),
 	)
 	got, _ := turns(t, 3306, segs)
@@ -303,7 +303,7 @@ func TestMySQLSegments(t *testing.T) {
 }
 
 func TestMySQLMidstream(t *testing.T) {
-	got, p := turns(t, 13306, []seg{cli(myQ(myQuery, "select 1")), srv(myPacket(1, []byte{1}), myPacket(2, []byte("\x03def")))})
+	got, p := turns(t, 13306, []sqlSeg{cli(myQ(myQuery, "select 1")), srv(myPacket(1, []byte{1}), myPacket(2, []byte("\x03def")))})
 	checkTurns(t, "midstream", got, "SELECT OK ok")
 	if p != MySQL {
 		t.Errorf("protocol %v", p)
@@ -325,7 +325,7 @@ func TestDNSOverTCP(t *testing.T) {
 	q := func(id uint16, typ uint16) []byte { return dnsMsgBytes(id, typ, false, 0) }
 	r := func(id uint16, typ uint16, rc uint8) []byte { return dnsMsgBytes(id, typ, true, rc) }
 	msg := dnsTCP(q(7, 33))
-	got, p := turns(t, 53, []seg{
+	got, p := turns(t, 53, []sqlSeg{
 		cli(dnsTCP(q(1, 1))), srv(dnsTCP(r(1, 1, 0))),
 		cli(dnsTCP(q(2, 28))), srv(dnsTCP(r(2, 28, 3))),
 		cli(dnsTCP(q(3, 16))), srv(dnsTCP(r(3, 16, 2))),

@@ -13,7 +13,7 @@ var updateSQLSeeds = flag.Bool("update-seeds-sql", false, "rewrite the seeds of 
 // A fuzz script is a connection: segments, each a header byte (bit 0:
 // from the client; bit 1: the capture keeps only half of it), a length
 // byte and the bytes.
-func script(segs []seg) []byte {
+func script(segs []sqlSeg) []byte {
 	var b []byte
 	for _, s := range segs {
 		for d := s.data; ; {
@@ -48,7 +48,7 @@ func play(t *testing.T, port uint16, sc []byte) {
 		}
 		if h&1 != 0 {
 			if lastSrv {
-				check(t, tab, &c)
+				checkTxn(t, tab, &c)
 			}
 			c.Client(tab, data, n)
 			lastSrv = false
@@ -57,10 +57,10 @@ func play(t *testing.T, port uint16, sc []byte) {
 			lastSrv = true
 		}
 	}
-	check(t, tab, &c)
+	checkTxn(t, tab, &c)
 }
 
-func check(t *testing.T, tab *Tables, c *Conn) {
+func checkTxn(t *testing.T, tab *Tables, c *Conn) {
 	op, st, r := c.Txn()
 	if r >= NumResults || int(op) >= tab.Ops.Len() || int(st) >= tab.Statuses.Len() {
 		t.Fatalf("Txn = %d, %d, %d with %d ops and %d statuses", op, st, r, tab.Ops.Len(), tab.Statuses.Len())
@@ -70,13 +70,13 @@ func check(t *testing.T, tab *Tables, c *Conn) {
 	}
 }
 
-func sqlSeeds(t testing.TB) map[string][][]seg {
+func sqlSeeds(t testing.TB) map[string][][]sqlSeg {
 	var (
 		prep     = pgPreparedSegs()
 		mysql    = append(myLoginSegs(), cli(myQ(myQuery, "SELECT 1")), srv(myPacket(1, myERRPayload(1146))), cli(myStmt(myExecute, 1)), srv(myOKPkt(1)))
-		dnsConns = [][]seg{{cli(dnsTCP(dnsMsgBytes(1, 1, false, 0))), srv(dnsTCP(dnsMsgBytes(1, 1, true, 3)))}}
+		dnsConns = [][]sqlSeg{{cli(dnsTCP(dnsMsgBytes(1, 1, false, 0))), srv(dnsTCP(dnsMsgBytes(1, 1, true, 3)))}}
 	)
-	return map[string][][]seg{
+	return map[string][][]sqlSeg{
 		"FuzzPostgres": {pgStartupSegs(), prep, {cli(pgStartupMsg(pgSSLReq)), srv([]byte("S"))}},
 		"FuzzMySQL":    {mysql, {srv(myGreetingPkt()), cli(myPacket(1, make([]byte, 40))), srv(myPacket(2, myERRPayload(1045)))}},
 		"FuzzDNSTCP":   dnsConns,
@@ -85,7 +85,7 @@ func sqlSeeds(t testing.TB) map[string][][]seg {
 
 // pgPreparedSegs is the prepared-statement scenario as
 // segments (shared by the seeds).
-func pgPreparedSegs() []seg {
+func pgPreparedSegs() []sqlSeg {
 	bindDone := join(pgMsg('2'), pgMsg('n'), pgMsg('C', "UPDATE 1\x00"), pgReadyMsg)
 	return append(pgStartupSegs(),
 		cli(pgMsg('P', "P_0\x00", "BEGIN;\x00", "\x00\x00"), pgMsg('S')), srv(pgMsg('1'), pgReadyMsg),
@@ -113,6 +113,9 @@ func FuzzDNSParse(f *testing.F) {
 		m, ok := ParseDNS(b)
 		if ok != (len(b) >= dnsHeaderLen) {
 			t.Fatalf("ok %v for %d bytes", ok, len(b))
+		}
+		if StrictDNSQuery(b) && (!ok || m.Response || m.Opcode != 0) {
+			t.Fatalf("strict query %+v", m)
 		}
 		var buf [10]byte
 		if name := dnsTypeName(m.QType, &buf); len(name) == 0 {

@@ -12,6 +12,7 @@ import (
 type Record struct {
 	Client      netip.AddrPort `json:"client"`
 	Server      netip.AddrPort `json:"server"`
+	Transport   string         `json:"transport,omitempty"` // "udp" for a DNS flow over UDP; "" is tcp
 	Start       time.Time      `json:"start"`
 	Outcome     string         `json:"outcome"`
 	Reset       bool           `json:"reset"`
