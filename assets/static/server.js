@@ -327,7 +327,9 @@
   }
 
   // ---- heatmaps: drawn on a canvas, darker = more values ----
+  var heatData = {};
   function drawHeat(id, h) {
+    heatData[id] = h;
     var el = document.getElementById(id);
     el.textContent = "";
     var rows = h.bounds_us.length - 1;
@@ -375,6 +377,18 @@
       g.fillText(span > 2 * 86400 ? s.slice(5, 16) : s.slice(11), Math.min(w - 24, Math.max(left + 14, xOf(t))), top + ph + 6);
     }
     el.setAttribute("data-cells", String(cells));
+    // Hovering a cell says what it holds.
+    var byT = {};
+    h.windows.forEach(function (win) { byT[Date.parse(win.t) / 1000] = win; });
+    c.addEventListener("mousemove", function (ev) {
+      var r = c.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
+      var t = state.from + span * (x - left) / pw;
+      var t0 = t - ((t % step) + step) % step;
+      var k = Math.floor(rows * (top + ph - y) / ph);
+      var win = byT[t0];
+      c.title = win && k >= 0 && k < rows ? P.fmtTime(t0) + ": " + win.counts[k] + " of " + win.count + " between " +
+        fmtIn(h.bounds_us[k], u) + " and " + fmtIn(h.bounds_us[k + 1], u) : "";
+    });
     return cells;
   }
 
@@ -479,7 +493,7 @@
     plots.forEach(function (p) { p.destroy(); });
     plots = [];
     chartIds.forEach(function (id) {
-      if (id.indexOf("heat-") === 0) document.getElementById(id).textContent = "";
+      if (id.indexOf("heat-") === 0) { document.getElementById(id).textContent = ""; delete heatData[id]; }
       setMsg(id, "loading", "Loading…");
     });
     root.setAttribute("data-loading", "1");
@@ -610,6 +624,7 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(function () {
       plots.forEach(function (p) { p.setSize({ width: chartWidth(p.root.parentNode), height: 220 }); });
+      Object.keys(heatData).forEach(function (id) { if (document.getElementById(id).querySelector("canvas")) drawHeat(id, heatData[id]); });
     }, 150);
   });
   readURL();
