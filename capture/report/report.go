@@ -19,6 +19,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -80,7 +81,7 @@ func (t Totals) WriteJSON(w io.Writer) error {
 	for _, s := range t.sorted() {
 		m := &s.Metrics
 		servers = append(servers, serverJSON{
-			Server: s.Server.String(), Transport: s.Transport, Counters: s.Counters,
+			Server: window.ServerName(s.Server), Transport: s.Transport, Counters: s.Counters,
 			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
 		})
@@ -169,6 +170,9 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
 	}
+	if s.ListenersDropped > 0 {
+		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
+	}
 	if s.UDP.FlowsDropped > 0 {
 		fmt.Fprintf(w, "dropped %d DNS datagrams of new UDP flows: more than %d flows at once\n", s.UDP.FlowsDropped, udp.DefaultMaxFlows)
 	}
@@ -177,10 +181,11 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	}
 }
 
-// serverName is ip:port, with /udp for a UDP server as DESIGN.md writes it.
+// serverName is the server as DESIGN.md writes it: ip:port (ip:* for
+// closed ports), with /udp for a UDP server.
 func serverName(s *window.Summary) string {
 	if s.UDP() {
-		return s.Server.String() + "/udp"
+		return window.ServerName(s.Server) + "/udp"
 	}
-	return s.Server.String()
+	return window.ServerName(s.Server)
 }
