@@ -16,6 +16,7 @@ import (
 	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
 // webCommand is "pastmon web": the store, the HTTP server and, beside it,
@@ -26,7 +27,7 @@ type webCommand struct{ stdout, stderr io.Writer }
 type webConfig struct {
 	Listen, DB, Token, AdminPassword, MetricsToken, TLSCert, TLSKey, Interface string
 	NoSensor                                                                   bool
-	Snaplen                                                                    int
+	Snaplen, MetricsMaxServers                                                 int
 	Etcd                                                                       discovery.Config
 	AdvertiseURL                                                               string
 	Retention                                                                  time.Duration
@@ -64,6 +65,7 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
+	fs.IntVar(&cfg.MetricsMaxServers, "metrics-max-servers", promexport.DefaultMaxServers, "most servers /metrics exports by name (the others are summed under server=\"other\")")
 	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
@@ -94,6 +96,9 @@ func (cfg *webConfig) validate() error {
 		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
 		}
+	}
+	if cfg.MetricsMaxServers < 1 {
+		errs = append(errs, fmt.Errorf("--metrics-max-servers %d: want at least 1", cfg.MetricsMaxServers))
 	}
 	if cfg.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("--retention %s: want at least 1h (e.g. 840h for 35 days)", cfg.Retention))
@@ -134,7 +139,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	if cfg.Token == "" {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
-	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken,
+	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
 		TLS: cfg.TLSCert != "", Version: Version, Logger: log})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -151,7 +156,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopCluster, err := startCluster(ctx, cfg, db)
+	stopCluster, err := startCluster(ctx, cfg, srv)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)

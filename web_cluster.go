@@ -12,12 +12,11 @@ import (
 	"github.com/pastmon/pastmon/capture/live"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/internal/cli"
-	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web/ship"
 )
 
 // startCluster starts what the web node runs beside its HTTP server: its own sensor and its etcd registration.
-func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(), err error) {
+func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
@@ -54,7 +53,7 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(
 // ownSensor opens the web node's own live capture and returns what runs
 // it: capture into a shipper that delivers to the web node's store, with
 // the same queue, retries and heartbeats as a remote sensor.
-func ownSensor(ctx context.Context, cfg *webConfig, db *store.DB) (run func(), err error) {
+func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester) (run func(), err error) {
 	src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
 		return nil, fmt.Errorf("own sensor: %w", err)
