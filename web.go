@@ -31,7 +31,8 @@ type webConfig struct {
 	Etcd                                                                       discovery.Config
 	AdvertiseURL                                                               string
 	Retention                                                                  time.Duration
-	Filter                                                                     string // remaining args: a tcpdump filter expression
+	Flush                                                                      time.Duration // partial windows of the own sensor
+	Filter                                                                     string        // remaining args: a tcpdump filter expression
 }
 
 const (
@@ -71,6 +72,7 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&cfg.Interface, "interface", "any", "interface the local sensor captures on")
 	fs.BoolVar(&cfg.NoSensor, "no-sensor", false, "run no local sensor")
+	fs.DurationVar(&cfg.Flush, "flush-interval", time.Minute, "the local sensor also ships partial windows every this much packet time, so a new node shows data within a minute (0: only closed 5-minute windows)")
 	cli.SnaplenFlag(fs, &cfg.Snaplen, "bytes captured per packet by the local sensor")
 	cli.EtcdFlags(fs, &cfg.Etcd)
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL sensors reach this node at (default from --listen)")
@@ -106,6 +108,9 @@ func (cfg *webConfig) validate() error {
 	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.Flush != 0 && cfg.Flush < time.Second {
+		errs = append(errs, fmt.Errorf("--flush-interval %s: want 0 or at least 1s", cfg.Flush))
+	}
 	if !cfg.NoSensor && cfg.Interface == "" {
 		errs = append(errs, errors.New("--interface: want an interface name or any (or --no-sensor)"))
 	}
@@ -139,8 +144,9 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	if cfg.Token == "" {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
+	own := new(ownStatus)
 	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log})
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
@@ -156,7 +162,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopCluster, err := startCluster(ctx, cfg, srv)
+	stopCluster, err := startCluster(ctx, cfg, srv, own)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)

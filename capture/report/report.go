@@ -19,6 +19,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -78,7 +79,7 @@ func (t Totals) WriteJSON(w io.Writer) error {
 	for _, s := range t.sorted() {
 		m := &s.Metrics
 		servers = append(servers, serverJSON{
-			Server: s.Server.String(), Counters: s.Counters,
+			Server: window.ServerName(s.Server), Counters: s.Counters,
 			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
 		})
@@ -99,7 +100,7 @@ func (t Totals) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range t.sorted() {
-		fmt.Fprint(tw, s.Server, "\t")
+		fmt.Fprint(tw, window.ServerName(s.Server), "\t")
 		for k := range window.NumCounters {
 			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
 		}
@@ -166,5 +167,8 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
+	}
+	if s.ListenersDropped > 0 {
+		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
 	}
 }
