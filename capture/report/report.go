@@ -20,6 +20,7 @@ import (
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -64,7 +65,7 @@ func (t Totals) sorted() []*window.Summary {
 
 type serverJSON struct {
 	Server    string `json:"server"`
-	Transport string `json:"transport"`
+	Transport string `json:"transport"` // "tcp" or "udp", as DESIGN.md's JSON says
 	window.Counters
 	RTT          window.Stats `json:"rtt"`
 	RTTServer    window.Stats `json:"rtt_server"`
@@ -103,14 +104,6 @@ func transport(s *window.Summary) string {
 	return "tcp"
 }
 
-// name is a server as the tables show it: ip:port, with /udp for UDP.
-func name(s *window.Summary) string {
-	if s.UDP() {
-		return window.ServerName(s.Server) + "/udp"
-	}
-	return window.ServerName(s.Server)
-}
-
 // protocol is a server's protocol as the table shows it.
 func protocol(s *window.Summary) string {
 	if s.Protocol == "" {
@@ -147,7 +140,7 @@ func (t Totals) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range t.sorted() {
-		fmt.Fprint(tw, name(s), "\t", protocol(s), "\t")
+		fmt.Fprint(tw, serverName(s), "\t", protocol(s), "\t")
 		for k := range window.NumCounters {
 			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
 		}
@@ -187,7 +180,7 @@ func (t Totals) WriteOperations(w io.Writer) error {
 				errPct = strconv.FormatFloat(100*float64(o.ClientError+o.ServerError)/float64(o.Count), 'f', 1, 64)
 			}
 			rt := &o.ResponseTime
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t\n", name(s), protocol(s),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t\n", serverName(s), protocol(s),
 				tabSafe(o.Name), o.Count, errPct, o.ClientError, o.ServerError,
 				HumanMicros(rt.Quantile(0.5)), HumanMicros(rt.Quantile(0.95)), HumanMicros(rt.Quantile(0.99)))
 		}
@@ -255,4 +248,19 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	if s.ListenersDropped > 0 {
 		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
 	}
+	if s.UDP.FlowsDropped > 0 {
+		fmt.Fprintf(w, "dropped %d DNS datagrams of new UDP flows: more than %d flows at once\n", s.UDP.FlowsDropped, udp.DefaultMaxFlows)
+	}
+	if s.UDP.PendingDropped > 0 {
+		fmt.Fprintf(w, "left %d DNS queries untimed: more than %d awaiting an answer at once\n", s.UDP.PendingDropped, udp.DefaultMaxPending)
+	}
+}
+
+// serverName is the server as DESIGN.md writes it: ip:port (ip:* for
+// closed ports), with /udp for a UDP server.
+func serverName(s *window.Summary) string {
+	if s.UDP() {
+		return window.ServerName(s.Server) + "/udp"
+	}
+	return window.ServerName(s.Server)
 }
