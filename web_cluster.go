@@ -13,7 +13,6 @@ import (
 	"github.com/pastmon/pastmon/capture/live"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/internal/cli"
-	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web/ship"
 )
 
@@ -26,7 +25,7 @@ func (o *ownStatus) set(s string) { o.v.Store(s) }
 func (o *ownStatus) problem() string { s, _ := o.v.Load().(string); return s }
 
 // startCluster starts what the web node runs beside its HTTP server: its own sensor and its etcd registration.
-func startCluster(ctx context.Context, cfg *webConfig, db *store.DB, own *ownStatus) (stop func(), err error) {
+func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
@@ -68,7 +67,7 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB, own *ownSta
 // ownSensor opens the web node's own live capture and returns what runs
 // it: capture into a shipper that delivers to the web node's store, with
 // the same queue, retries and heartbeats as a remote sensor.
-func ownSensor(ctx context.Context, cfg *webConfig, db *store.DB, own *ownStatus) (run func(), err error) {
+func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (run func(), err error) {
 	src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
 		return nil, fmt.Errorf("own sensor: %w", err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/pastmon/pastmon/capture/window"
@@ -90,13 +92,10 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestReply)
 	if err := checkBatchBounds(&b); err != nil {
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
-	dup, err := s.db.Ingest(r.Context(), &b, now)
+	dup, err := s.Ingest(r.Context(), &b, now)
 	if err != nil {
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
-	}
-	if !dup {
-		s.totals.Add(b.Summaries)
 	}
 	return http.StatusOK, ingestReply{OK: true, Duplicate: dup, Windows: len(b.Summaries)}
 }
@@ -171,4 +170,15 @@ func printable(what, s string) error {
 		}
 	}
 	return nil
+}
+
+// Ingest stores a validated batch and counts what it stored (not a
+// duplicate) in /metrics: the ingest API's path, and the web node's own
+// sensor's.
+func (s *Server) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
+	dup, err := s.db.Ingest(ctx, b, now)
+	if err == nil && !dup {
+		s.totals.Add(b.Summaries)
+	}
+	return dup, err
 }
