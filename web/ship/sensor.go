@@ -28,8 +28,9 @@ type SensorConfig struct {
 	Spool         string           // spool file
 	SpoolMax      int              // most windows spooled
 	Heartbeat     time.Duration    // 0: none (a file replayed)
-	// Replay is the capture file being replayed ("" when live, or "-"):
-	// batch ids derive from its content and the windows (Config.Replay).
+	// Replay is the capture file being replayed ("" when live): when it
+	// is a regular file, batch ids derive from its content and the windows
+	// (Config.Replay); a pipe cannot be read twice anyway.
 	Replay string
 }
 
@@ -80,7 +81,7 @@ func StartSensor(ctx context.Context, cfg SensorConfig) (*Sensor, error) {
 		slog.Info("spool holds windows from before", "spool", cfg.Spool, "windows", n)
 	}
 	var replay string
-	if cfg.Replay != "" && cfg.Replay != "-" {
+	if st, err := os.Stat(cfg.Replay); err == nil && st.Mode().IsRegular() {
 		if replay, err = fileHash(cfg.Replay); err != nil {
 			spool.Close()
 			return nil, err
