@@ -62,6 +62,7 @@ type DB struct {
 	r    *sql.DB // read-only pool
 
 	stats struct{ batches, windows, duplicates, errors atomic.Uint64 }
+	bad   badRowStats
 
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only

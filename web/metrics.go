@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
 )
 
 // metrics serves the Prometheus text exposition (format 0.0.4) to a user
@@ -166,6 +167,11 @@ func (s *Server) writeMetrics(ctx context.Context, b *strings.Builder) error {
 	}
 	e.head("pastmon_db_size_bytes", "gauge", "Size of the database file.")
 	e.sample("pastmon_db_size_bytes", float64(size))
+	bad := s.db.BadRows()
+	e.head("pastmon_store_unreadable_rows_total", "counter", "Unreadable stored rows that readers or maintenance skipped.")
+	e.sample("pastmon_store_unreadable_rows_total", float64(bad.Skipped))
+	e.head("pastmon_store_quarantined_rows_total", "counter", "Unreadable stored rows moved into the quarantine table.")
+	e.sample("pastmon_store_quarantined_rows_total", float64(bad.Quarantined))
 	return s.writeLatestWindow(ctx, e, now)
 }
 
@@ -173,10 +179,14 @@ func (s *Server) writeMetrics(ctx context.Context, b *strings.Builder) error {
 // in it as gauges.
 func (s *Server) writeLatestWindow(ctx context.Context, e expo, now time.Time) error {
 	start := window.Start(now).Add(-window.Width)
-	list, err := s.db.Servers(ctx, start, start.Add(window.Width))
+	// The busiest servers only: /metrics must stay bounded however many
+	// servers a scan created.
+	page, err := s.db.ServerList(ctx, store.ServersQuery{From: start, To: start.Add(window.Width),
+		Sort: store.SortConnections, Limit: store.MaxServersLimit})
 	if err != nil {
 		return fmt.Errorf("latest window: %w", err)
 	}
+	list := page.Servers
 	sort.Slice(list, func(i, j int) bool { return list[i].Server.String() < list[j].Server.String() })
 	e.head("pastmon_window_start_timestamp_seconds", "gauge", "Start of the window the pastmon_server_* gauges describe (Unix time).")
 	e.sample("pastmon_window_start_timestamp_seconds", float64(start.Unix()))

@@ -6,7 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"sort"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -47,11 +47,18 @@ var overviewRanges = []struct {
 }{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour}}
 
 type overviewData struct {
-	Servers []overviewRow
-	Range   string
-	Label   string
-	Ranges  []string
+	Servers    []overviewRow
+	Range      string
+	Label      string
+	Ranges     []string
+	Matched    int
+	First      int // 1-based index of the page's first server
+	Last       int
+	Prev, Next string // links to the neighbouring pages; "" at an end
 }
+
+// overviewPage is how many servers one overview page shows.
+const overviewPage = 100
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	rng := overviewRanges[0]
@@ -62,22 +69,32 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	to := s.now()
 	from := to.Add(-rng.D)
-	list, err := s.db.Servers(r.Context(), from, to)
+	pg, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pg = max(0, min(pg, store.MaxServersDepth/overviewPage-1))
+	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: from, To: to, Sort: store.SortServer,
+		Limit: overviewPage, Offset: pg * overviewPage})
 	if err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	rows := make([]overviewRow, 0, len(list))
-	for i := range list {
-		sv := &list[i]
+	rows := make([]overviewRow, 0, len(list.Servers))
+	for i := range list.Servers {
+		sv := &list.Servers[i]
 		rows = append(rows, overviewRow{
 			Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
 			RTT: digest(&sv.Metrics[window.RTT]), Response: digest(&sv.Metrics[window.ResponseTime]),
 			Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
 		})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Addr < rows[j].Addr })
-	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label}
+	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label, Matched: list.Matched,
+		First: pg*overviewPage + 1, Last: pg*overviewPage + len(rows)}
+	link := func(p int) string { return "/?" + url.Values{"range": {rng.Name}, "page": {strconv.Itoa(p)}}.Encode() }
+	if pg > 0 {
+		data.Prev = link(pg - 1)
+	}
+	if data.Last < list.Matched && (pg+2)*overviewPage <= store.MaxServersDepth {
+		data.Next = link(pg + 1)
+	}
 	for _, o := range overviewRanges {
 		data.Ranges = append(data.Ranges, o.Name)
 	}
@@ -141,22 +158,16 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 // 5-minute rows just for names would be slow).
 func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort) ([]string, error) {
 	to := s.now()
-	list, err := s.db.Servers(r.Context(), to.Add(-24*time.Hour), to)
-	if err != nil {
-		return nil, err
-	}
-	for _, sv := range list {
-		if sv.Server == addr && len(sv.Sensors) > 0 {
-			return sv.Sensors, nil
-		}
+	names, err := s.db.ServerSensors(r.Context(), addr, to.Add(-24*time.Hour), to)
+	if err != nil || len(names) > 0 {
+		return names, err
 	}
 	all, err := s.db.Sensors(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, len(all))
-	for i, sn := range all {
-		names[i] = sn.Name
+	for _, sn := range all {
+		names = append(names, sn.Name)
 	}
 	return names, nil
 }
