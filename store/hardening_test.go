@@ -199,4 +199,3 @@ func fractionalBlob() []byte {
 	enc.EncodeVarfloat64(&b, 1.4)
 	return b
 }
-
