@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/packet"
 	"github.com/pastmon/pastmon/capture/tcp/synth"
 )
@@ -278,70 +277,5 @@ func TestAnalyzeErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q (stdout %q)", code, errOut, tt.code, tt.want, out)
 			}
 		})
-	}
-}
-
-func TestSplitInputs(t *testing.T) {
-	path, _ := analyzeCapture(t)
-	tests := []struct {
-		args   []string
-		files  int
-		filter string
-		err    string
-	}{
-		{[]string{path, "-", "tcp", "and", "port", "80"}, 2, "tcp and port 80", ""},
-		{[]string{path, "net", "10.0.0.0/8"}, 1, "net 10.0.0.0/8", ""},
-		{[]string{path, "port", "80", path}, 1, "port 80 " + path, ""}, // after the filter starts, all is filter
-		{[]string{path, "missing/b.pcap", "port", "80"}, 0, "", "no such file"},
-		{[]string{"port", "80"}, 0, "", "no capture file"},
-	}
-	for _, tt := range tests {
-		files, filter, err := splitInputs(tt.args)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%v: error %v, want %q", tt.args, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || len(files) != tt.files || filter != tt.filter {
-			t.Errorf("%v: got %v %q %v", tt.args, files, filter, err)
-		}
-	}
-}
-
-// TestProgressLine: the progress line shows packets and the share read.
-func TestProgressLine(t *testing.T) {
-	path, _ := analyzeCapture(t)
-	in, err := openInputs([]string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	var buf strings.Builder
-	in.out, in.progress = &buf, true
-	var f capture.Frame
-	for in.ReadFrame(&f) == nil {
-	}
-	in.showProgress()
-	in.endProgress()
-	if got := buf.String(); !strings.Contains(got, "packets") || !strings.Contains(got, "(100%)") {
-		t.Errorf("progress line %q", got)
-	}
-}
-
-func TestHumanUnits(t *testing.T) {
-	tests := []struct {
-		us   float64
-		want string
-	}{
-		{math.NaN(), "-"}, {12.345, "12.3µs"}, {1234, "1.23ms"}, {2_500_000, "2.5s"},
-	}
-	for _, tt := range tests {
-		if got := humanMicros(tt.us); got != tt.want {
-			t.Errorf("humanMicros(%v) = %q, want %q", tt.us, got, tt.want)
-		}
-	}
-	if got := humanBytes(1_234_567); got != "1.23MB" {
-		t.Errorf("humanBytes = %q", got)
 	}
 }

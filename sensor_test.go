@@ -25,7 +25,6 @@ import (
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery/etcdtest"
 	"github.com/pastmon/pastmon/store"
-	webpkg "github.com/pastmon/pastmon/web"
 )
 
 const testToken = "sensor-test-token"
@@ -466,31 +465,6 @@ func TestSensorUnreadableFile(t *testing.T) {
 	}
 }
 
-// TestBackoff: full jitter under a ceiling that doubles from backoffMin up
-// to backoffMax, so retries spread out but never wait longer than the cap.
-func TestBackoff(t *testing.T) {
-	ceiling := backoffMin
-	for n := 1; n <= 40; n++ {
-		var sum, most time.Duration
-		const samples = 400
-		for range samples {
-			d := backoff(n)
-			if d <= 0 {
-				t.Fatalf("backoff(%d) = %s", n, d)
-			}
-			sum += d
-			most = max(most, d)
-		}
-		if most > ceiling+10*time.Millisecond {
-			t.Errorf("backoff(%d) reached %s, ceiling %s", n, most, ceiling)
-		}
-		if mean := sum / samples; mean < ceiling*4/10 || mean > ceiling*6/10+10*time.Millisecond {
-			t.Errorf("backoff(%d): mean %s, want about half of %s (full jitter)", n, mean, ceiling)
-		}
-		ceiling = min(2*ceiling, backoffMax)
-	}
-}
-
 // TestSensorReadViaEtcd: the sensor waits while the key is absent, follows
 // it when it changes (from a dead URL to the web node that registers
 // itself), and delivers everything.
@@ -531,50 +505,4 @@ func TestSensorReadViaEtcd(t *testing.T) {
 	}
 	web.stop(t) // the only web node: what it stored came through the key
 	checkStored(t, web.db, want)
-}
-
-// TestHeartbeat: a heartbeat stores the sensor's health, spool depth
-// included, and no windows.
-func TestHeartbeat(t *testing.T) {
-	dir := t.TempDir()
-	web := startWeb(t, freeAddr(t), filepath.Join(dir, "web.db"))
-	ctx := context.Background()
-	spool, err := store.OpenSpool(ctx, filepath.Join(dir, "spool.db"), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spool.Close()
-	spooled := syntheticWindows(3)
-	if err := spool.Put(ctx, spooled); err != nil {
-		t.Fatal(err)
-	}
-	ship := newShipper(spool, webpkg.NewClient(web.url, testToken), "hb-sensor")
-	ship.SetStats(func() (uint64, uint64, uint64, []string) { return 7000, 12, 345, []string{"eth0", "veth1"} })
-	ship.SetURL(web.url)
-	if err := ship.Heartbeat(ctx); err != nil {
-		t.Fatal(err)
-	}
-	web.stop(t)
-	db, err := store.Open(ctx, web.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sensors, err := db.Sensors(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sensors) != 1 {
-		t.Fatalf("%d sensors stored, want 1: %+v", len(sensors), sensors)
-	}
-	got := sensors[0].SensorInfo
-	want := window.SensorInfo{Name: "hb-sensor", Version: Version, Interfaces: []string{"eth0", "veth1"},
-		Packets: 7000, Drops: 12, Flows: 345, SpoolDepth: uint64(len(spooled))}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("stored sensor %+v, want %+v", got, want)
-	}
-	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil || len(servers) != 0 {
-		t.Errorf("a heartbeat stored %d servers (%v), want none", len(servers), err)
-	}
 }

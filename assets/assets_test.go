@@ -48,8 +48,10 @@ func TestNoRemoteURLs(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			// An XML namespace is a name, never fetched.
+			text := strings.ReplaceAll(string(b), `xmlns="http://www.w3.org/2000/svg"`, "")
 			for _, s := range []string{"http://", "https://", "//cdn"} {
-				if strings.Contains(string(b), s) {
+				if strings.Contains(text, s) {
 					t.Errorf("%s refers to %q", p, s)
 				}
 			}

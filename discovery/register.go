@@ -68,7 +68,7 @@ type registrar struct {
 var errLeaseLost = errors.New("lease lost")
 
 func (r *registrar) run(ctx context.Context) error {
-	var bo backoff
+	bo := newBackoff()
 	failing := false
 	for {
 		s, rev, err := r.register(ctx)
@@ -76,7 +76,7 @@ func (r *registrar) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			d := bo.wait()
+			d := bo.Next()
 			if !failing {
 				r.log.Warn("etcd registration failed; retrying", "err", err, "why", diagnose(ctx, r.cfg), "retry_in", d)
 				failing = true
@@ -88,7 +88,7 @@ func (r *registrar) run(ctx context.Context) error {
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		failing = false
 		r.log.Info("registered in etcd", "lease", fmt.Sprintf("%x", s.Lease()), "ttl_s", LeaseTTL)
 		err = r.hold(ctx, s, rev)

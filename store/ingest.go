@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"net/netip"
 	"strings"
 	"time"
@@ -16,10 +15,16 @@ import (
 )
 
 // counterCols and metricCols name the columns of a window row, in the
-// order of window.Counters' fields and of window.Metric.
+// order of window.Counter and of window.Metric. A new counter needs a
+// migration that adds its column (see schema.go).
 var (
-	counterCols = []string{"connections", "established", "refused", "unanswered", "resets",
-		"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
+	counterCols = func() []string {
+		c := make([]string, window.NumCounters)
+		for i := range c {
+			c[i] = window.Counter(i).String()
+		}
+		return c
+	}()
 	metricCols = func() []string {
 		c := make([]string, window.NumMetrics)
 		for i := range c {
@@ -27,33 +32,74 @@ var (
 		}
 		return c
 	}()
-	dataCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), ", ")
+	// breakdownCol holds a row's operation breakdown (see breakdown).
+	breakdownCol = "breakdown"
+	allCols      = append(append(append([]string{}, counterCols...), metricCols...), breakdownCol)
+	dataCols     = strings.Join(allCols, ", ")
+	dataHoles    = strings.Repeat(", ?", len(allCols))
 )
+
+// breakdown is what a row keeps of a summary's protocol fields, as JSON.
+type breakdown struct {
+	Protocol   string             `json:"protocol,omitempty"`
+	Operations []window.Operation `json:"operations,omitempty"`
+	Statuses   map[string]uint64  `json:"statuses,omitempty"`
+}
+
+func encodeBreakdown(s *window.Summary) ([]byte, error) {
+	if s.Protocol == "" && len(s.Operations) == 0 && len(s.Statuses) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(breakdown{s.Protocol, s.Operations, s.Statuses})
+	if err != nil {
+		return nil, fmt.Errorf("breakdown: %w", err)
+	}
+	return b, nil
+}
+
+// mergeBreakdown merges a stored breakdown into s.
+func mergeBreakdown(s *window.Summary, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var bd breakdown
+	if err := json.Unmarshal(b, &bd); err != nil {
+		return fmt.Errorf("breakdown: %w", err)
+	}
+	s.MergeBreakdown(&window.Summary{Protocol: bd.Protocol, Operations: bd.Operations, Statuses: bd.Statuses})
+	return nil
+}
 
 // encoded is the data of one window row as stored: counters and one
 // encoded distribution per metric (nil when empty).
 type encoded struct {
 	window.Counters
-	blobs [window.NumMetrics][]byte
+	blobs     [window.NumMetrics][]byte
+	breakdown []byte // JSON, nil for none
 }
 
-func encodeSummary(s *window.Summary) encoded {
+func encodeSummary(s *window.Summary) (encoded, error) {
 	e := encoded{Counters: s.Counters}
 	for i := range s.Metrics {
 		e.blobs[i] = encodeDist(&s.Metrics[i])
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(s)
+	return e, err
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
-	return []*uint64{&c.Connections, &c.Established, &c.Refused, &c.Unanswered, &c.Resets,
-		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
+	p := make([]*uint64, window.NumCounters)
+	for i := range p {
+		p[i] = c.Field(window.Counter(i))
+	}
+	return p
 }
 
 // args returns the values of dataCols. Counters saturate at the largest
 // value SQLite holds rather than fail or wrap.
 func (e *encoded) args() ([]any, error) {
-	out := make([]any, 0, len(counterCols)+len(metricCols))
+	out := make([]any, 0, len(allCols))
 	for _, c := range counterPtrs(&e.Counters) {
 		out = append(out, clamp(*c))
 	}
@@ -64,26 +110,33 @@ func (e *encoded) args() ([]any, error) {
 			out = append(out, b)
 		}
 	}
+	if e.breakdown == nil {
+		out = append(out, nil)
+	} else {
+		out = append(out, string(e.breakdown))
+	}
 	return out, nil
 }
 
 // rowScan receives the dataCols of a row. The blobs (and parsed, after
 // check) are only valid until the next Scan or Next.
 type rowScan struct {
-	counters [10]int64
-	blobs    [window.NumMetrics]sql.RawBytes
-	parsed   [window.NumMetrics]window.Encoded
+	counters  [window.NumCounters]int64
+	blobs     [window.NumMetrics]sql.RawBytes
+	breakdown sql.RawBytes
+	parsed    [window.NumMetrics]window.Encoded
+	bd        *window.Summary // the breakdown, after check; nil for none
 }
 
 func (s *rowScan) dests() []any {
-	d := make([]any, 0, len(s.counters)+len(s.blobs))
+	d := make([]any, 0, len(allCols))
 	for i := range s.counters {
 		d = append(d, &s.counters[i])
 	}
 	for i := range s.blobs {
 		d = append(d, &s.blobs[i])
 	}
-	return d
+	return append(d, &s.breakdown)
 }
 
 // check reads a scanned row completely: counters that are not negative
@@ -110,6 +163,14 @@ func (s *rowScan) check() error {
 		}
 		s.parsed[i] = e
 	}
+	s.bd = nil
+	if len(s.breakdown) > 0 {
+		var bd breakdown
+		if err := json.Unmarshal(s.breakdown, &bd); err != nil {
+			return fmt.Errorf("stored breakdown: %w", err)
+		}
+		s.bd = &window.Summary{Protocol: bd.Protocol, Operations: bd.Operations, Statuses: bd.Statuses}
+	}
 	return nil
 }
 
@@ -121,22 +182,12 @@ func (s *rowScan) counts() window.Counters {
 	return c
 }
 
-// addCounters adds o to c field by field, saturating instead of wrapping.
-func addCounters(c, o *window.Counters) {
-	ps, os := counterPtrs(c), counterPtrs(o)
-	for i, p := range ps {
-		v, carry := bits.Add64(*p, *os[i], 0)
-		if carry != 0 {
-			v = math.MaxUint64
-		}
-		*p = v
-	}
-}
 
 // rowAcc merges rows: counters summed, distributions merged.
 type rowAcc struct {
 	window.Counters
 	dists [window.NumMetrics]distAcc
+	bd    window.Summary // the breakdown fields only
 }
 
 // addScan merges a row that check accepted, all of it or (on overflow,
@@ -148,11 +199,14 @@ func (a *rowAcc) addScan(s *rowScan) error {
 		}
 	}
 	c := s.counts()
-	addCounters(&a.Counters, &c)
+	a.Counters.Add(&c)
 	for i := range a.dists {
 		if err := a.dists[i].d.MergeChecked(s.parsed[i]); err != nil {
 			panic("store: merge failed after its check: " + err.Error())
 		}
+	}
+	if s.bd != nil {
+		a.bd.MergeBreakdown(s.bd)
 	}
 	return nil
 }
@@ -166,18 +220,21 @@ func (a *rowAcc) addEncoded(e *encoded) error {
 	for i, b := range e.blobs {
 		s.blobs[i] = b
 	}
+	s.breakdown = e.breakdown
 	if err := s.check(); err != nil {
 		return err
 	}
 	return a.addScan(&s)
 }
 
-func (a *rowAcc) encoded() encoded {
+func (a *rowAcc) encoded() (encoded, error) {
 	e := encoded{Counters: a.Counters}
 	for i := range a.dists {
 		e.blobs[i] = a.dists[i].blob()
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(&a.bd)
+	return e, err
 }
 
 // IngestResult is the outcome of a batch: whether its id was seen before,
@@ -221,6 +278,7 @@ func (db *DB) IngestWindows(ctx context.Context, b *window.Batch, now time.Time)
 		default:
 			db.stats.batches.Add(1)
 			db.stats.windows.Add(uint64(res.Accepted))
+			db.stats.rejected.Add(uint64(len(res.Rejected)))
 		}
 	}()
 	if err := b.Validate(); err != nil {
@@ -340,7 +398,7 @@ func (in *ingest) run(ctx context.Context) error {
 		return err
 	}
 	in.insert, err = tx.PrepareContext(ctx, "INSERT INTO windows (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+") ON CONFLICT DO NOTHING")
+		") VALUES (?, ?, ?"+dataHoles+") ON CONFLICT DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -384,11 +442,14 @@ func (in *ingest) savepoint(ctx context.Context, s *window.Summary) error {
 }
 
 func (in *ingest) window(ctx context.Context, s *window.Summary) error {
-	server, err := in.serverID(ctx, s.Server.String())
+	server, err := in.serverID(ctx, ServerAddr(s))
 	if err != nil {
 		return err
 	}
-	e := encodeSummary(s)
+	e, err := encodeSummary(s)
+	if err != nil {
+		return err
+	}
 	args, err := e.args()
 	if err != nil {
 		return err
@@ -472,7 +533,10 @@ func (db *DB) mergeRow(ctx context.Context, tx querier, table string, server, st
 	if err := acc.addEncoded(e); err != nil {
 		return fmt.Errorf("%w: merging it into the stored %s row: %w", errRejected, table, err)
 	}
-	merged := acc.encoded()
+	merged, err := acc.encoded()
+	if err != nil {
+		return fmt.Errorf("merged %s row: %w", table, err)
+	}
 	if err := merged.check(); err != nil {
 		return fmt.Errorf("%w: merging it into the stored %s row gives an unreadable row: %w", errRejected, table, err)
 	}
@@ -496,10 +560,20 @@ func (e *encoded) check() error {
 	for i, b := range e.blobs {
 		s.blobs[i] = b
 	}
+	s.breakdown = e.breakdown
 	return s.check()
 }
 
-var setCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
+var setCols = strings.Join(allCols, " = ?, ") + " = ?"
+
+// ServerAddr is how the servers table names a summary's server: "ip:port"
+// for TCP, "ip:port/udp" for UDP.
+func ServerAddr(s *window.Summary) string {
+	if s.UDP() {
+		return s.Server.String() + "/udp"
+	}
+	return s.Server.String()
+}
 
 func insertRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
 	args, err := e.args()
@@ -507,7 +581,7 @@ func insertRow(ctx context.Context, tx querier, table string, server, start, sen
 		return err
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO "+table+" (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+")",
+		") VALUES (?, ?, ?"+dataHoles+")",
 		append([]any{server, start, sensor}, args...)...)
 	if err != nil {
 		return fmt.Errorf("insert %s row: %w", table, err)

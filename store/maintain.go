@@ -231,7 +231,10 @@ func (db *DB) rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, las
 		}
 	}
 	for _, k := range order {
-		e := sums[k].encoded()
+		e, err := sums[k].encoded()
+		if err != nil {
+			return fmt.Errorf("server %d sensor %d hour %d: %w", k.server, k.sensor, st.hour, err)
+		}
 		if err := insertRow(ctx, tx, "hours", k.server, st.hour, k.sensor, &e); err != nil {
 			return err
 		}

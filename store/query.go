@@ -19,6 +19,7 @@ import (
 // ServerSummary is what the overview shows of one server over a range.
 type ServerSummary struct {
 	Server          netip.AddrPort
+	Transport       string         // "" for TCP, "udp"
 	Sensors         []string       // sensors that saw it in [from,to), sorted
 	window.Counters                // summed over [from,to)
 	Metrics         window.Metrics // merged over [from,to)
@@ -49,7 +50,7 @@ type sparkAgg struct {
 // pass window.MaxCount keep what fits.
 func (a *serverAgg) add(start int64, sensor string, s *rowScan) {
 	c := s.counts()
-	addCounters(&a.sum.Counters, &c)
+	a.sum.Counters.Add(&c)
 	a.sensors[sensor] = true
 	t := time.Unix(start, 0).UTC()
 	if t.After(a.sum.LastSeen) {
@@ -255,7 +256,7 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 			continue // a sum past MaxCount: the point keeps what fits
 		}
 		c := s.counts()
-		addCounters(&p.Counters, &c)
+		p.Counters.Add(&c)
 	}
 	return rows.Err()
 }
@@ -356,7 +357,7 @@ func (db *DB) serverAddr(ctx context.Context, id int64) (netip.AddrPort, error) 
 	if err := db.r.QueryRowContext(ctx, "SELECT addr FROM servers WHERE id = ?", id).Scan(&addr); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("server %d: %w", id, err)
 	}
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 	if err != nil {
 		return ap, fmt.Errorf("stored server address %q: %w", addr, err)
 	}
@@ -376,7 +377,7 @@ func serverAddrs(ctx context.Context, db *sql.DB) (map[int64]netip.AddrPort, err
 		if err := rows.Scan(&id, &addr); err != nil {
 			return nil, err
 		}
-		ap, err := netip.ParseAddrPort(addr)
+		ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 		if err != nil {
 			return nil, fmt.Errorf("stored server address %q: %w", addr, err)
 		}

@@ -77,6 +77,18 @@ CREATE TABLE quarantine (
 	moved  INTEGER NOT NULL
 );
 `,
+	// 4: application protocols: the error counters, and each row's
+	// breakdown by operation and status (window.Summary's protocol,
+	// operations and statuses as JSON, NULL for plain tcp).
+	breakdownColumns("windows") + breakdownColumns("hours"),
+}
+
+func breakdownColumns(table string) string {
+	return fmt.Sprintf(`
+ALTER TABLE %[1]s ADD COLUMN client_errors INTEGER NOT NULL DEFAULT 0 CHECK (client_errors >= 0);
+ALTER TABLE %[1]s ADD COLUMN server_errors INTEGER NOT NULL DEFAULT 0 CHECK (server_errors >= 0);
+ALTER TABLE %[1]s ADD COLUMN breakdown TEXT;
+`, table)
 }
 
 // windowTable is the schema of a table of summaries of width seconds:

@@ -23,7 +23,9 @@ type ServerSort uint8
 
 const (
 	// SortWorst puts first the servers with the highest 95th percentile
-	// response time (then the most connections).
+	// response time, then the highest share of failed transactions, then
+	// the most refused and unanswered connections, then the most
+	// connections.
 	SortWorst ServerSort = iota
 	// SortConnections puts first the servers with the most connections.
 	SortConnections
@@ -52,7 +54,17 @@ type ServersQuery struct {
 	Q        string // substring of the address; "" matches all
 	Limit    int    // 1 … MaxServersLimit
 	Offset   int    // Offset + Limit ≤ MaxServersDepth
+	Ports    PortFilter
 }
+
+// PortFilter selects servers or closed-port buckets (ip:*, port 0).
+type PortFilter uint8
+
+const (
+	AllPorts    PortFilter = iota
+	OnlyServers            // leaves the closed-port buckets out
+	OnlyBuckets            // the closed-port buckets only
+)
 
 // ServerList is a page of servers and how many matched in all.
 type ServerList struct {
@@ -129,7 +141,10 @@ const serverShards = 4
 type serverKey struct {
 	id          int64
 	addr        netip.AddrPort
+	udp         bool
 	p95         float64 // response time; -1 when none
+	errPct      float64 // failed transactions, percent
+	closed      uint64  // refused + unanswered
 	connections uint64
 }
 
@@ -138,11 +153,12 @@ func (a serverKey) compare(b serverKey, by ServerSort) int {
 	c := 0
 	switch by {
 	case SortWorst:
-		c = cmp.Or(cmp.Compare(b.p95, a.p95), cmp.Compare(b.connections, a.connections))
+		c = cmp.Or(cmp.Compare(b.p95, a.p95), cmp.Compare(b.errPct, a.errPct), cmp.Compare(b.closed, a.closed),
+			cmp.Compare(b.connections, a.connections))
 	case SortConnections:
 		c = cmp.Compare(b.connections, a.connections)
 	}
-	return cmp.Or(c, a.addr.Compare(b.addr))
+	return cmp.Or(c, a.addr.Compare(b.addr), cmpBool(a.udp, b.udp))
 }
 
 // keyHeap keeps the best keys: a max-heap on the order (the worst kept
@@ -185,9 +201,17 @@ func (db *DB) serverKeys(ctx context.Context, q ServersQuery, keep, shard, shard
 	if q.Sort == SortWorst {
 		col = "w.response_time"
 	}
-	rows, err := db.r.QueryContext(ctx, "SELECT w.rowid, w.server, s.addr, w.connections, "+col+
+	ports := ""
+	switch q.Ports {
+	case OnlyServers:
+		ports = " AND s.addr NOT LIKE '%:0' AND s.addr NOT LIKE '%:0/udp'"
+	case OnlyBuckets:
+		ports = " AND (s.addr LIKE '%:0' OR s.addr LIKE '%:0/udp')"
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT w.rowid, w.server, s.addr, w.connections, w.transactions, w.client_errors, w.server_errors,"+
+		" w.refused, w.unanswered, "+col+
 		" FROM windows w JOIN servers s ON s.id = w.server WHERE w.start >= ? AND w.start < ? AND w.server % ? = ?"+
-		" AND s.addr LIKE ? ESCAPE '\\' ORDER BY w.server",
+		" AND s.addr LIKE ? ESCAPE '\\'"+ports+" ORDER BY w.server",
 		q.From.Unix(), q.To.Unix(), shards, shard, likePattern(q.Q))
 	if err != nil {
 		return h, 0, nil, err
@@ -197,10 +221,11 @@ func (db *DB) serverKeys(ctx context.Context, q ServersQuery, keep, shard, shard
 		matched    int
 		bad        []badRow
 		cur        serverKey
+		sums       [4]uint64 // connections, transactions, errors, closed
 		dist       distAcc
 		rowid, id  int64
 		addr       string
-		conns      int64
+		n          [6]int64
 		resp       sql.RawBytes
 		curBadAddr bool
 	)
@@ -210,33 +235,50 @@ func (db *DB) serverKeys(ctx context.Context, q ServersQuery, keep, shard, shard
 			if d, _ := dist.dist(); d.Count > 0 {
 				cur.p95 = d.Quantile(0.95)
 			}
+			cur.connections, cur.closed = sums[0], sums[3]
+			if sums[1] > 0 {
+				cur.errPct = 100 * float64(sums[2]) / float64(sums[1])
+			}
 			matched++
 			h.offer(cur, keep)
 		}
-		dist = distAcc{}
+		dist, sums = distAcc{}, [4]uint64{}
 	}
 	for rows.Next() {
-		if err := rows.Scan(&rowid, &id, &addr, &conns, &resp); err != nil {
+		if err := rows.Scan(&rowid, &id, &addr, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &resp); err != nil {
 			bad = append(bad, badRow{"windows", rowid, err})
 			continue
 		}
 		if id != cur.id {
 			flush()
-			ap, err := netip.ParseAddrPort(addr)
-			cur, curBadAddr = serverKey{id: id, addr: ap}, err != nil
+			host, udp := strings.CutSuffix(addr, "/udp") // transport: see ServerAddr
+			ap, err := netip.ParseAddrPort(host)
+			cur, curBadAddr = serverKey{id: id, addr: ap, udp: udp}, err != nil
 		}
-		if conns < 0 {
-			bad = append(bad, badRow{"windows", rowid, fmt.Errorf("stored connections = %d", conns)})
+		if slices.Min(n[:]) < 0 {
+			bad = append(bad, badRow{"windows", rowid, fmt.Errorf("stored negative counter in %v", n)})
 			continue
 		}
 		if err := dist.add(resp); err != nil && !errors.Is(err, window.ErrOverflow) {
 			bad = append(bad, badRow{"windows", rowid, fmt.Errorf("stored response_time: %w", err)})
 			continue
 		}
-		cur.connections = satAdd(cur.connections, uint64(conns))
+		for i, v := range []uint64{uint64(n[0]), uint64(n[1]), uint64(n[2]) + uint64(n[3]), uint64(n[4]) + uint64(n[5])} {
+			sums[i] = satAdd(sums[i], v)
+		}
 	}
 	flush()
 	return h, matched, bad, rows.Err()
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func satAdd(a, b uint64) uint64 {
@@ -256,6 +298,9 @@ func (db *DB) serverSummary(ctx context.Context, k serverKey, from, to time.Time
 	defer rows.Close()
 	a := &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
 	a.sum.Server = k.addr
+	if k.udp {
+		a.sum.Transport = "udp"
+	}
 	var (
 		rowid, start, sensor int64
 		s                    rowScan

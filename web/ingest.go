@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
 )
 
 // MaxIngestBody bounds one ingest request body.
@@ -119,16 +120,33 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
 	}
 	out := ingestAnswer{OK: true, ID: b.ID, Accepted: res.Accepted, Duplicate: res.Duplicate, Windows: res.Accepted}
+	if res.Duplicate {
+		return http.StatusOK, out // what was refused then was said then
+	}
+	s.totals.Add(accepted(b.Summaries, res.Rejected))
 	for _, rj := range res.Rejected {
 		undecoded = append(undecoded, rejectedJSON{Index: index[rj.Index], Server: rj.Server.String(),
 			Start: rj.Start.UTC().Format(time.RFC3339), Error: rj.Reason})
 	}
-	if res.Duplicate {
-		return http.StatusOK, out // what was refused then was said then
-	}
 	out.Rejected = undecoded
 	slices.SortFunc(out.Rejected, func(a, b rejectedJSON) int { return a.Index - b.Index })
 	return http.StatusOK, out
+}
+
+// accepted returns the summaries the store did not refuse.
+func accepted(sums []window.Summary, refused []store.Rejected) []window.Summary {
+	if len(refused) == 0 {
+		return sums
+	}
+	out := make([]window.Summary, 0, len(sums)-len(refused))
+	for i := range sums {
+		if len(refused) > 0 && refused[0].Index == i {
+			refused = refused[1:]
+			continue
+		}
+		out = append(out, sums[i])
+	}
+	return out
 }
 
 // wireBatch is a batch whose windows are decoded one by one, so that one

@@ -49,6 +49,8 @@ var templateFuncs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
 	"ago":     func(t time.Time) string { return fmtAgo(time.Since(t)) },
+	"deref":   func(p *float64) float64 { return *p },
+	"fmtpct":  fmtPct,
 }
 
 // fmtMicros prints a duration given in microseconds with a readable unit.
@@ -62,6 +64,19 @@ func fmtMicros(us float64) string {
 		return strconv.FormatFloat(us/1e3, 'f', 1, 64) + " ms"
 	}
 	return strconv.FormatFloat(us, 'f', 0, 64) + " µs"
+}
+
+// fmtPct prints a percentage with a precision that suits its size.
+func fmtPct(p float64) string {
+	switch {
+	case p == 0:
+		return "0%"
+	case p < 0.1:
+		return "<0.1%"
+	case p < 10:
+		return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(p, 'f', 0, 64) + "%"
 }
 
 // fmtInt groups digits by thousands.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pastmon/pastmon/assets"
 	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
 // Config is what a Server needs. DB is required; everything else has a
@@ -23,6 +24,9 @@ type Config struct {
 	Token string
 	// MetricsToken lets a scraper read /metrics without a user account.
 	MetricsToken string
+	// MetricsMaxServers bounds the servers /metrics exports by name
+	// (default promexport.DefaultMaxServers).
+	MetricsMaxServers int
 	// TLS marks session cookies Secure.
 	TLS     bool
 	Version string
@@ -31,6 +35,9 @@ type Config struct {
 	Now func() time.Time
 	// SessionTTL is how long a login lasts (default 12 h).
 	SessionTTL time.Duration
+	// LocalSensor, when set, says what keeps the web node's own sensor
+	// from capturing ("" when it captures), for the empty overview.
+	LocalSensor func() string
 	// Login limits failed logins per client address and per user name
 	// (default 10 per client and 5 per user in 5 minutes).
 	Login LoginLimit
@@ -51,6 +58,7 @@ type Server struct {
 	limiter *limiter
 	router  chi.Router
 	ingest  ingestCounters
+	totals  *promexport.Totals // what /metrics exports, since start
 }
 
 // New builds the handler. It fails only if the embedded templates do not
@@ -83,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: pages, limiter: newLimiter(cfg.Login)}
 	s.ingest.byCode = map[int]uint64{}
+	s.totals = promexport.New(promexport.Options{MaxServers: cfg.MetricsMaxServers}, cfg.Now)
 	s.router = s.routes()
 	return s, nil
 }
@@ -107,7 +116,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/login", s.loginPage)
 	r.Post("/login", s.login)
 	r.Post(IngestPath, s.handleIngest)
-	r.Get("/metrics", s.metrics)
+	r.Get("/metrics", s.metricsHandler())
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireUser)
@@ -122,6 +131,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/users", s.usersPage)
 			r.Get("/api/v1/servers", s.apiServers)
 			r.Get("/api/v1/series", s.apiSeries)
+			r.Get("/api/v1/heatmap", s.apiHeatmap)
 			r.Get("/api/v1/sensors", s.apiSensors)
 			r.Group(func(r chi.Router) {
 				r.Use(requireAdmin)

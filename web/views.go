@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,85 +20,6 @@ import (
 // online: sensors send at least one batch (windows or a heartbeat) per
 // window.
 const onlineWithin = 2 * window.Width
-
-type stat2 struct{ Avg, P95 float64 }
-
-type overviewRow struct {
-	Addr     string
-	Service  string
-	Sensors  []string
-	RTT      stat2
-	Response stat2
-	Spark    string
-	window.Counters
-}
-
-func digest(d *window.Dist) stat2 {
-	return stat2{Avg: d.Avg(), P95: d.Quantile(0.95)}
-}
-
-// overviewRanges are the ranges the overview offers; the default is the
-// first. Longer ones would read too many 5-minute rows for one page.
-var overviewRanges = []struct {
-	Name  string
-	Label string
-	D     time.Duration
-}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour}}
-
-type overviewData struct {
-	Servers    []overviewRow
-	Range      string
-	Label      string
-	Ranges     []string
-	Matched    int
-	First      int // 1-based index of the page's first server
-	Last       int
-	Prev, Next string // links to the neighbouring pages; "" at an end
-}
-
-// overviewPage is how many servers one overview page shows.
-const overviewPage = 100
-
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	rng := overviewRanges[0]
-	for _, o := range overviewRanges {
-		if o.Name == r.URL.Query().Get("range") {
-			rng = o
-		}
-	}
-	to := s.now()
-	from := to.Add(-rng.D)
-	pg, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pg = max(0, min(pg, store.MaxServersDepth/overviewPage-1))
-	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: from, To: to, Sort: store.SortServer,
-		Limit: overviewPage, Offset: pg * overviewPage})
-	if err != nil {
-		s.fail(w, "list servers", err)
-		return
-	}
-	rows := make([]overviewRow, 0, len(list.Servers))
-	for i := range list.Servers {
-		sv := &list.Servers[i]
-		rows = append(rows, overviewRow{
-			Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
-			RTT: digest(&sv.Metrics[window.RTT]), Response: digest(&sv.Metrics[window.ResponseTime]),
-			Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
-		})
-	}
-	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label, Matched: list.Matched,
-		First: pg*overviewPage + 1, Last: pg*overviewPage + len(rows)}
-	link := func(p int) string { return "/?" + url.Values{"range": {rng.Name}, "page": {strconv.Itoa(p)}}.Encode() }
-	if pg > 0 {
-		data.Prev = link(pg - 1)
-	}
-	if data.Last < list.Matched && (pg+2)*overviewPage <= store.MaxServersDepth {
-		data.Next = link(pg + 1)
-	}
-	for _, o := range overviewRanges {
-		data.Ranges = append(data.Ranges, o.Name)
-	}
-	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: data})
-}
 
 // sparkline turns the RTT averages into SVG polyline points in a 120×24
 // box spanning [from,to); windows without samples are skipped. Empty when
@@ -133,9 +53,15 @@ func sparkline(pts []store.SparkPoint, from, to time.Time) string {
 	return b.String()
 }
 
+// serverRanges are the presets of the server page.
+var serverRanges = []string{"1h", "6h", "24h", "7d", "30d"}
+
 type serverData struct {
-	Addr, Service string
-	Sensors       []string
+	Addr, Service, Transport string
+	Sensors                  []string
+	Seen                     bool
+	First, Last              int64 // unix seconds of its first and latest window
+	Ranges                   []string
 }
 
 func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
@@ -144,13 +70,28 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a server address: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443.", chi.URLParam(r, "server")))
 		return
 	}
-	sensors, err := s.sensorsSeeing(r, addr)
+	transport := r.URL.Query().Get("transport")
+	if transport != "" && transport != "tcp" && transport != "udp" {
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
+		return
+	}
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
 	if err != nil {
+		s.fail(w, "look up server", err)
+		return
+	}
+	data := serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Transport: transport, Seen: seen}
+	if !seen {
+		s.render(w, r, http.StatusNotFound, "server", page{Title: addr.String(), Nav: "servers", Data: data})
+		return
+	}
+	data.First, data.Last = first.Unix(), last.Unix()
+	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers",
-		Data: serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Sensors: sensors}})
+	data.Ranges = serverRanges
+	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers", Data: data})
 }
 
 // sensorsSeeing lists the sensors for the server page's filter: those that

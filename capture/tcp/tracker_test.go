@@ -22,16 +22,13 @@ type event struct {
 
 type recorder struct{ events []event }
 
-func (r *recorder) Count(s Endpoint, ts int64, k Counter, n uint64) {
-	r.events = append(r.events, event{server: s.String(), ts: ts, what: counterNames[k], n: n})
+func (r *recorder) Count(s Endpoint, ts int64, k window.Counter, n uint64) {
+	r.events = append(r.events, event{server: s.String(), ts: ts, what: k.String(), n: n})
 }
 
 func (r *recorder) Sample(s Endpoint, ts int64, m window.Metric, us float64) {
 	r.events = append(r.events, event{server: s.String(), ts: ts, what: m.String(), us: us})
 }
-
-var counterNames = [NumCounters]string{"connections", "established", "refused", "unanswered", "resets",
-	"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
 
 func (r *recorder) find(what string) []event {
 	var out []event

@@ -15,7 +15,7 @@ import (
 // A merge of two such distributions would give one that reads back as
 // damaged (the bins no longer add up to the count).
 func TestSketchCountsExact(t *testing.T) {
-	idx := logMapping.Index(1000) // a bin of 1 ms, as µs/1e6 values index
+	idx := index(1000) // a bin of 1 ms, as µs/1e6 values index
 	tests := []struct {
 		name  string
 		count uint64
@@ -49,7 +49,7 @@ func TestSketchCountsExact(t *testing.T) {
 // TestMergeOverflow refuses a merge past MaxCount and leaves the target as
 // it was.
 func TestMergeOverflow(t *testing.T) {
-	idx := logMapping.Index(1000)
+	idx := index(1000)
 	half := uint64(MaxCount/2 + 1)
 	b := encodeBins(0, idx, float64(half))
 	var d Dist

@@ -21,6 +21,16 @@ const MaxSkew = 2 * time.Hour
 // Start returns the start of the window that contains t.
 func Start(t time.Time) time.Time { return t.UTC().Truncate(Width) }
 
+// Index returns the number of the window that contains ts (Unix ns): the
+// windows since 1970, rounded down, so negative before it.
+func Index(ts int64) int64 {
+	w := ts / int64(Width)
+	if ts < 0 && ts%int64(Width) != 0 {
+		w--
+	}
+	return w
+}
+
 // Metric names one timing measurement of DESIGN.md.
 type Metric uint8
 
@@ -53,55 +63,52 @@ func ParseMetric(s string) (Metric, bool) {
 	return 0, false
 }
 
-// Counters are per-server sums over a window.
-type Counters struct {
-	Connections     uint64 `json:"connections"` // every connection seen, timed or not
-	Established     uint64 `json:"established"`
-	Refused         uint64 `json:"refused"`
-	Unanswered      uint64 `json:"unanswered"`
-	Resets          uint64 `json:"resets"`
-	SynRetries      uint64 `json:"syn_retries"`
-	Retransmits     uint64 `json:"retransmits"`
-	Transactions    uint64 `json:"transactions"`
-	BytesToServer   uint64 `json:"bytes_to_server"`
-	BytesFromServer uint64 `json:"bytes_from_server"`
-}
-
-// Add adds o to c field by field.
-func (c *Counters) Add(o *Counters) {
-	c.Connections += o.Connections
-	c.Established += o.Established
-	c.Refused += o.Refused
-	c.Unanswered += o.Unanswered
-	c.Resets += o.Resets
-	c.SynRetries += o.SynRetries
-	c.Retransmits += o.Retransmits
-	c.Transactions += o.Transactions
-	c.BytesToServer += o.BytesToServer
-	c.BytesFromServer += o.BytesFromServer
-}
-
 // Summary is what one sensor saw of one server during one window.
 type Summary struct {
 	Server netip.AddrPort `json:"server"`
 	Start  time.Time      `json:"start"`
 	Counters
 	Metrics Metrics `json:"metrics"`
+
+	// Protocol is the application protocol recognised on the server's
+	// connections ("http", "tls", "postgres", "mysql", "redis", "dns");
+	// "" for plain tcp.
+	Protocol string `json:"protocol,omitempty"`
+	// Transport is "" or "tcp" for TCP, "udp" for UDP (DNS). It is part of
+	// the summary's key, with the sensor, the server and the start.
+	Transport string `json:"transport,omitempty"`
+	// Operations breaks the transactions down by operation, most frequent
+	// first: at most MaxOperations by name, then OtherOperation.
+	Operations []Operation `json:"operations,omitempty"`
+	// Statuses counts the transactions per status ("200", "42P01", "OK").
+	Statuses map[string]uint64 `json:"statuses,omitempty"`
 }
+
+// UDP reports whether s is the summary of a UDP server.
+func (s *Summary) UDP() bool { return s.Transport == "udp" }
 
 // Metrics holds one distribution per Metric.
 type Metrics [NumMetrics]Dist
 
 // Merge adds o (same server and window) into s.
 func (s *Summary) Merge(o *Summary) error {
-	if s.Server != o.Server || !s.Start.Equal(o.Start) {
-		return fmt.Errorf("merge %s@%s with %s@%s: different server or window", s.Server, s.Start, o.Server, o.Start)
+	if s.Server != o.Server || !s.Start.Equal(o.Start) || s.UDP() != o.UDP() {
+		return fmt.Errorf("merge %s/%s@%s with %s/%s@%s: different server or window",
+			s.Server, s.transport(), s.Start, o.Server, o.transport(), o.Start)
 	}
 	s.Counters.Add(&o.Counters)
 	for i := range s.Metrics {
 		s.Metrics[i].Merge(&o.Metrics[i])
 	}
+	s.MergeBreakdown(o)
 	return nil
+}
+
+func (s *Summary) transport() string {
+	if s.UDP() {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // Validate reports what is wrong with a summary received from outside.
@@ -116,13 +123,13 @@ func (s *Summary) Validate(now time.Time) error {
 	if s.Start.After(now.Add(MaxSkew)) {
 		return fmt.Errorf("server %s: start %s is in the future (more than %s ahead of the receiver's clock)", s.Server, s.Start.Format(time.RFC3339), MaxSkew)
 	}
-	for i, c := range s.counterList() {
+	for k := range NumCounters {
 		lim := uint64(MaxWindowCount)
-		if i >= bytesCounters {
+		if k == BytesToServer || k == BytesFromServer {
 			lim = MaxWindowBytes
 		}
-		if c > lim {
-			return fmt.Errorf("server %s: %s = %d is absurd for one window (at most %d)", s.Server, counterNames[i], c, lim)
+		if c := *s.Field(k); c > lim {
+			return fmt.Errorf("server %s: %s = %d is absurd for one window (at most %d)", s.Server, k, c, lim)
 		}
 	}
 	for i := range s.Metrics {
@@ -132,6 +139,9 @@ func (s *Summary) Validate(now time.Time) error {
 		if s.Metrics[i].Count > MaxWindowCount {
 			return fmt.Errorf("server %s: %s: %d values is absurd for one window (at most %d)", s.Server, Metric(i), s.Metrics[i].Count, uint64(MaxWindowCount))
 		}
+	}
+	if err := s.validateBreakdown(); err != nil {
+		return fmt.Errorf("server %s: %w", s.Server, err)
 	}
 	return nil
 }
@@ -145,16 +155,6 @@ const (
 	MaxWindowBytes = 1e16
 )
 
-// bytesCounters is the index of the first byte counter in counterList.
-const bytesCounters = 8
-
-var counterNames = [...]string{"connections", "established", "refused", "unanswered", "resets",
-	"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
-
-func (c *Counters) counterList() [10]uint64 {
-	return [...]uint64{c.Connections, c.Established, c.Refused, c.Unanswered, c.Resets,
-		c.SynRetries, c.Retransmits, c.Transactions, c.BytesToServer, c.BytesFromServer}
-}
 
 // SensorInfo is the health a sensor reports with every batch; a batch with
 // no windows is a heartbeat.

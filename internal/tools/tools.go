@@ -2,7 +2,7 @@
 
 // This file pins the modules the packages of this repository use, so that
 // work on one package never has to edit go.mod under another.
-package main
+package tools
 
 import (
 	_ "github.com/DataDog/sketches-go/ddsketch"

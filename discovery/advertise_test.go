@@ -1,4 +1,4 @@
-package main
+package discovery
 
 import (
 	"net"
@@ -20,15 +20,15 @@ func TestAdvertiseURL(t *testing.T) {
 		{listen: "web.internal:8443", tls: true, want: "https://web.internal:8443"},
 		{listen: "8080", err: "--listen"},
 	} {
-		got, err := advertiseURL(tc.listen, tc.tls)
+		got, err := AdvertiseURL(tc.listen, tc.tls)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("advertiseURL(%q) = %q, %v; want error with %q", tc.listen, got, err, tc.err)
+				t.Errorf("AdvertiseURL(%q) = %q, %v; want error with %q", tc.listen, got, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("advertiseURL(%q) = %q, %v; want %q", tc.listen, got, err, tc.want)
+			t.Errorf("AdvertiseURL(%q) = %q, %v; want %q", tc.listen, got, err, tc.want)
 		}
 	}
 }
@@ -47,15 +47,15 @@ func TestAdvertiseURLUnspecified(t *testing.T) {
 		}
 	}
 	for _, listen := range []string{":8080", "0.0.0.0:8080", "[::]:8080"} {
-		got, err := advertiseURL(listen, false)
+		got, err := AdvertiseURL(listen, false)
 		if len(own) == 0 {
 			if err == nil {
-				t.Errorf("advertiseURL(%q) = %q on a host without addresses; want an error", listen, got)
+				t.Errorf("AdvertiseURL(%q) = %q on a host without addresses; want an error", listen, got)
 			}
 			continue
 		}
 		if err != nil {
-			t.Fatalf("advertiseURL(%q): %v", listen, err)
+			t.Fatalf("AdvertiseURL(%q): %v", listen, err)
 		}
 		u, err := url.Parse(got)
 		if err != nil {
@@ -63,7 +63,7 @@ func TestAdvertiseURLUnspecified(t *testing.T) {
 		}
 		a, err := netip.ParseAddr(u.Hostname())
 		if err != nil || !own[a] || u.Port() != "8080" || u.Scheme != "http" {
-			t.Errorf("advertiseURL(%q) = %q: want http://<own non-loopback address>:8080 (have %v)", listen, got, own)
+			t.Errorf("AdvertiseURL(%q) = %q: want http://<own non-loopback address>:8080 (have %v)", listen, got, own)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package capture
+package tcp_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/tcp/synth"
 )
@@ -61,13 +62,13 @@ func TestWorkloadAgainstTshark(t *testing.T) {
 		t.Fatalf("tshark saw %d SYNs and %d initial RTTs, want 150", len(client), len(initial))
 	}
 
-	src, err := OpenFile(path)
+	src, err := capture.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	got := map[string]*tcp.Record{}
-	if _, err := Run(t.Context(), src, Config{OnRecord: func(r *tcp.Record) { got[r.Client.String()] = r }}); err != nil {
+	if _, err := capture.Run(t.Context(), src, capture.Config{OnRecord: func(r *tcp.Record) { got[r.Client.String()] = r }}); err != nil {
 		t.Fatal(err)
 	}
 	for stream, cl := range client {

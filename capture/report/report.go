@@ -1,0 +1,170 @@
+// Package report sums a capture's closed windows per server over the whole
+// input and prints them as "pastmon analyze" shows them: a table for
+// people or JSON ({"servers":[...]}, DESIGN.md) for scripts. It also says
+// what the capture skipped. It neither reads captures nor keeps windows
+// apart by time.
+package report
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pastmon/pastmon/capture"
+	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// Totals are per-server sums over every window of an input.
+type Totals map[serverKey]*window.Summary
+
+// serverKey is a server: its address and transport.
+type serverKey struct {
+	addr netip.AddrPort
+	udp  bool
+}
+
+// Add merges one closed window into its server's total.
+func (t Totals) Add(s window.Summary) {
+	k := serverKey{s.Server, s.UDP()}
+	tot := t[k]
+	if tot == nil {
+		tot = &window.Summary{Server: s.Server, Transport: s.Transport, Start: s.Start}
+		t[k] = tot
+	}
+	s.Start = tot.Start // one total across windows
+	_ = tot.Merge(&s)   // same server and start: cannot fail
+}
+
+// sorted orders servers by connections, most first, then by address.
+func (t Totals) sorted() []*window.Summary {
+	out := make([]*window.Summary, 0, len(t))
+	for _, s := range t {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *window.Summary) int {
+		if c := cmp.Compare(b.Connections, a.Connections); c != 0 {
+			return c
+		}
+		if c := a.Server.Compare(b.Server); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Transport, b.Transport)
+	})
+	return out
+}
+
+type serverJSON struct {
+	Server string `json:"server"`
+	window.Counters
+	RTT          window.Stats `json:"rtt"`
+	RTTServer    window.Stats `json:"rtt_server"`
+	RTTClient    window.Stats `json:"rtt_client"`
+	ConnectTime  window.Stats `json:"connect_time"`
+	ResponseTime window.Stats `json:"response_time"`
+	TransferTime window.Stats `json:"transfer_time"`
+}
+
+// WriteJSON prints {"servers":[...]}, indented.
+func (t Totals) WriteJSON(w io.Writer) error {
+	servers := []serverJSON{}
+	for _, s := range t.sorted() {
+		m := &s.Metrics
+		servers = append(servers, serverJSON{
+			Server: s.Server.String(), Counters: s.Counters,
+			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
+			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Servers []serverJSON `json:"servers"`
+	}{servers})
+}
+
+// WriteTable prints one aligned line per server.
+func (t Totals) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "SERVER\t")
+	for k := range window.NumCounters {
+		fmt.Fprint(tw, counterHead(k), "\t")
+	}
+	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
+	for _, s := range t.sorted() {
+		fmt.Fprint(tw, s.Server, "\t")
+		for k := range window.NumCounters {
+			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
+		}
+		m := &s.Metrics
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			HumanMicros(m[window.RTT].Quantile(0.5)), HumanMicros(m[window.RTT].Quantile(0.95)),
+			HumanMicros(m[window.ConnectTime].Quantile(0.5)),
+			HumanMicros(m[window.ResponseTime].Quantile(0.5)), HumanMicros(m[window.ResponseTime].Quantile(0.95)),
+			HumanMicros(m[window.TransferTime].Quantile(0.95)))
+	}
+	return tw.Flush()
+}
+
+// counterHeads abbreviates counter names for the table's header; a counter
+// not listed is headed by its name.
+var counterHeads = map[window.Counter]string{
+	window.Connections: "CONNS", window.Established: "ESTAB", window.Unanswered: "UNANSW",
+	window.SynRetries: "SYN-RETRY", window.Retransmits: "RETRANS", window.Transactions: "TRANS",
+	window.BytesToServer: "TO-SRV", window.BytesFromServer: "FROM-SRV",
+}
+
+func counterHead(k window.Counter) string {
+	if h, ok := counterHeads[k]; ok {
+		return h
+	}
+	return strings.ToUpper(strings.ReplaceAll(k.String(), "_", "-"))
+}
+
+// counterCell prints a counter; byte counts in human units.
+func counterCell(c *window.Counters, k window.Counter) string {
+	if strings.HasPrefix(k.String(), "bytes_") {
+		return capture.HumanBytes(*c.Field(k))
+	}
+	return strconv.FormatUint(*c.Field(k), 10)
+}
+
+// HumanMicros prints a duration in µs with three significant digits.
+func HumanMicros(us float64) string {
+	switch {
+	case math.IsNaN(us):
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%.3gµs", us)
+	case us < 1e6:
+		return fmt.Sprintf("%.3gms", us/1e3)
+	default:
+		return fmt.Sprintf("%.3gs", us/1e6)
+	}
+}
+
+// Skipped prints what the capture did not count, one line per reason.
+func Skipped(w io.Writer, s *capture.Stats) {
+	if n := s.Skipped.Skipped(); n > 0 {
+		fmt.Fprintf(w, "skipped %d packets: %s\n", n, s.Skipped.String())
+	}
+	if s.Filtered > 0 {
+		fmt.Fprintf(w, "filtered out %d packets\n", s.Filtered)
+	}
+	if s.Duplicates > 0 {
+		fmt.Fprintf(w, "ignored %d packets seen on a second interface\n", s.Duplicates)
+	}
+	if s.Dropped > 0 {
+		fmt.Fprintf(w, "dropped %d counts and samples: more than %d server windows at once\n", s.Dropped, aggregate.MaxOpen)
+	}
+	if s.Evicted > 0 {
+		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
+	}
+}
