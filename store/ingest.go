@@ -182,7 +182,6 @@ func (s *rowScan) counts() window.Counters {
 	return c
 }
 
-
 // rowAcc merges rows: counters summed, distributions merged.
 type rowAcc struct {
 	window.Counters

@@ -307,8 +307,6 @@ func errorPct(c *window.Counters) float64 {
 	return 100 * float64(failed) / float64(c.Transactions)
 }
 
-
-
 // whyEmpty explains an empty overview: what the web node knows of its
 // own sensor and of the others.
 func (s *Server) whyEmpty(r *http.Request) ([]string, error) {

@@ -155,7 +155,6 @@ const (
 	MaxWindowBytes = 1e16
 )
 
-
 // SensorInfo is the health a sensor reports with every batch; a batch with
 // no windows is a heartbeat.
 type SensorInfo struct {
