@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/internal/cli"
+	"github.com/pastmon/pastmon/web/promexport"
+	"github.com/pastmon/pastmon/web/sensorhttp"
 	"github.com/pastmon/pastmon/web/ship"
 )
 
@@ -26,6 +29,8 @@ type sensorCommand struct{ stdout, stderr io.Writer }
 type sensorConfig struct {
 	ship.SensorConfig
 	Interface, Read, Filter string
+	MetricsListen           string // "": no /metrics or /healthz
+	MetricsToken            string
 	Snaplen, MaxFlows       int
 	ShutdownWait, Flush     time.Duration
 	Check                   bool
@@ -50,6 +55,8 @@ func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "at exit (and after --read), how long to keep delivering before leaving windows spooled")
 	fs.DurationVar(&cfg.Flush, "flush-interval", 0, "also ship partial windows every this much packet time (0: only closed 5-minute windows); the web node merges the parts")
 	cli.EtcdFlags(fs, &cfg.Etcd)
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus: this sensor's windows and health) and GET /healthz at this `address` (empty: off)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token scrapers must send to --metrics-listen's /metrics")
 	fs.BoolVar(&cfg.Check, "check", false, "validate the flags and exit")
 	return fs
 }
@@ -77,6 +84,14 @@ func (cfg *sensorConfig) validate() error {
 	}
 	if cfg.Flush != 0 && cfg.Flush < time.Second {
 		bad("--flush-interval %s: want 0 or at least 1s", cfg.Flush)
+	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			bad("--metrics-listen %q: want [host]:port: %v", cfg.MetricsListen, err)
+		}
+		if cfg.MetricsToken == "" {
+			bad("--metrics-listen needs --metrics-token (the bearer token scrapers send)")
+		}
 	}
 	if cfg.Read != "" {
 		if _, err := os.Stat(cfg.Read); err != nil && cfg.Read != "-" {
@@ -123,9 +138,19 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	if err != nil {
 		return err
 	}
+	metrics, err := startMetrics(cfg, sensor.Shipper)
+	if err != nil {
+		sensor.Abort()
+		return err
+	}
+	if metrics != nil {
+		defer metrics.close()
+	}
 	// Delivery outlives ctx: at shutdown it goes on for the shutdown wait.
 	bg := context.WithoutCancel(ctx)
-	started, capErr := captureInto(ctx, cfg, sensor.Shipper)
+	metrics.running(true)
+	started, capErr := captureInto(ctx, cfg, sensor.Shipper, metrics.onWindow(sensor.Shipper.Add))
+	metrics.running(false)
 	if !started {
 		sensor.Abort()
 		return capErr // nothing captured: no reason to wait for delivery
@@ -137,11 +162,55 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	return errors.Join(capErr, sensor.Close(bg, cfg.ShutdownWait, cfg.Read == ""))
 }
 
+// sensorMetrics is the sensor's --metrics-listen: the totals of the
+// windows it closed, served with its health. A nil *sensorMetrics is off.
+type sensorMetrics struct {
+	totals *promexport.Totals
+	srv    *sensorhttp.Server
+}
+
+func startMetrics(cfg *sensorConfig, sh *ship.Shipper) (*sensorMetrics, error) {
+	if cfg.MetricsListen == "" {
+		return nil, nil
+	}
+	m := &sensorMetrics{totals: promexport.New(promexport.Options{}, nil)}
+	srv, err := sensorhttp.Start(sensorhttp.Config{Addr: cfg.MetricsListen, Token: cfg.MetricsToken, Name: cfg.Name, Totals: m.totals, Health: sh})
+	if err != nil {
+		return nil, err
+	}
+	m.srv = srv
+	return m, nil
+}
+
+// onWindow counts each window in the totals before handing it on.
+func (m *sensorMetrics) onWindow(next func(window.Summary)) func(window.Summary) {
+	if m == nil {
+		return next
+	}
+	return func(s window.Summary) {
+		m.totals.Add([]window.Summary{s})
+		next(s)
+	}
+}
+
+// running says whether the capture loop runs (for /healthz).
+func (m *sensorMetrics) running(b bool) {
+	if m != nil {
+		m.srv.SetRunning(b)
+	}
+}
+
+func (m *sensorMetrics) close() {
+	if err := m.srv.Close(); err != nil {
+		slog.Warn("stop /metrics listener", "err", err)
+	}
+}
+
 // captureInto runs the capture pipeline until the file ends or ctx is done,
-// handing every closed window to sh.
+// handing every closed window to onWindow.
 // It reports started=false when the capture could not even begin.
-func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper) (started bool, err error) {
-	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: sh.Add, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
+func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper, onWindow func(window.Summary)) (started bool, err error) {
+	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: onWindow, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
 	if cfg.Read == "" {
 		src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
 // webCommand is "pastmon web": the store, the HTTP server and, beside it,
@@ -26,11 +27,12 @@ type webCommand struct{ stdout, stderr io.Writer }
 type webConfig struct {
 	Listen, DB, Token, AdminPassword, MetricsToken, TLSCert, TLSKey, Interface string
 	NoSensor                                                                   bool
-	Snaplen                                                                    int
+	Snaplen, MetricsMaxServers                                                 int
 	Etcd                                                                       discovery.Config
 	AdvertiseURL                                                               string
 	Retention                                                                  time.Duration
-	Filter                                                                     string // remaining args: a tcpdump filter expression
+	Flush                                                                      time.Duration // partial windows of the own sensor
+	Filter                                                                     string        // remaining args: a tcpdump filter expression
 }
 
 const (
@@ -64,11 +66,13 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
+	fs.IntVar(&cfg.MetricsMaxServers, "metrics-max-servers", promexport.DefaultMaxServers, "most servers /metrics exports by name (the others are summed under server=\"other\")")
 	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&cfg.Interface, "interface", "any", "interface the local sensor captures on")
 	fs.BoolVar(&cfg.NoSensor, "no-sensor", false, "run no local sensor")
+	fs.DurationVar(&cfg.Flush, "flush-interval", time.Minute, "the local sensor also ships partial windows every this much packet time, so a new node shows data within a minute (0: only closed 5-minute windows)")
 	cli.SnaplenFlag(fs, &cfg.Snaplen, "bytes captured per packet by the local sensor")
 	cli.EtcdFlags(fs, &cfg.Etcd)
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL sensors reach this node at (default from --listen)")
@@ -95,11 +99,17 @@ func (cfg *webConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
 		}
 	}
+	if cfg.MetricsMaxServers < 1 {
+		errs = append(errs, fmt.Errorf("--metrics-max-servers %d: want at least 1", cfg.MetricsMaxServers))
+	}
 	if cfg.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("--retention %s: want at least 1h (e.g. 840h for 35 days)", cfg.Retention))
 	}
 	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
 		errs = append(errs, err)
+	}
+	if cfg.Flush != 0 && cfg.Flush < time.Second {
+		errs = append(errs, fmt.Errorf("--flush-interval %s: want 0 or at least 1s", cfg.Flush))
 	}
 	if !cfg.NoSensor && cfg.Interface == "" {
 		errs = append(errs, errors.New("--interface: want an interface name or any (or --no-sensor)"))
@@ -134,8 +144,9 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	if cfg.Token == "" {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
-	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log})
+	own := new(ownStatus)
+	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
@@ -151,7 +162,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopCluster, err := startCluster(ctx, cfg, db)
+	stopCluster, err := startCluster(ctx, cfg, srv, own)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)

@@ -7,25 +7,38 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/live"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/internal/cli"
-	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web/ship"
 )
 
+// ownStatus is what keeps the web node's own sensor from capturing, for
+// the pages to show; "" while it captures.
+type ownStatus struct{ v atomic.Value }
+
+func (o *ownStatus) set(s string) { o.v.Store(s) }
+
+func (o *ownStatus) problem() string { s, _ := o.v.Load().(string); return s }
+
 // startCluster starts what the web node runs beside its HTTP server: its own sensor and its etcd registration.
-func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(), err error) {
+func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
-	if !cfg.NoSensor {
-		run, err := ownSensor(ctx, cfg, db)
+	if cfg.NoSensor {
+		own.set("This web node runs without its own sensor (--no-sensor): its data comes from sensors on other hosts only.")
+	} else {
+		run, err := ownSensor(ctx, cfg, db, own)
 		switch {
 		case errors.Is(err, live.ErrPermission):
 			slog.Warn("own sensor off: serving without it", "err", err)
+			own.set(fmt.Sprintf("The web node's own sensor cannot capture on %s: %v. Run pastmon web as root, or give it the capture capabilities "+
+				"(sudo setcap cap_net_raw+ep on the pastmon binary, or AmbientCapabilities=CAP_NET_RAW in its systemd unit); "+
+				"or start it with --no-sensor and run pastmon sensor on the hosts to watch.", cfg.Interface, err))
 		case err != nil:
 			cancel()
 			return nil, err
@@ -54,7 +67,7 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(
 // ownSensor opens the web node's own live capture and returns what runs
 // it: capture into a shipper that delivers to the web node's store, with
 // the same queue, retries and heartbeats as a remote sensor.
-func ownSensor(ctx context.Context, cfg *webConfig, db *store.DB) (run func(), err error) {
+func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (run func(), err error) {
 	src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
 		return nil, fmt.Errorf("own sensor: %w", err)
@@ -67,9 +80,10 @@ func ownSensor(ctx context.Context, cfg *webConfig, db *store.DB) (run func(), e
 	return func() {
 		defer src.Close()
 		sensor := ship.StartLocal(ctx, db, name, Version)
-		ccfg := capture.Config{OnWindow: sensor.Add, Stats: new(capture.LiveStats)}
+		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
 		if err := captureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
 			slog.Error("own sensor stopped", "err", err)
+			own.set("The web node's own sensor stopped: " + err.Error() + ". See the web node's log; restart it once fixed.")
 		}
 		if err := sensor.Close(context.WithoutCancel(ctx), shutdownTimeout, true); err != nil {
 			slog.Error("own sensor", "err", err)

@@ -57,6 +57,9 @@ type Stats struct {
 	Protocols  proto.Stats   // connections by protocol recognised, and parser fallbacks
 	Datagrams  uint64        // UDP datagrams tracked as DNS (not in Decoded)
 	UDP        udp.Stats     // DNS over UDP: flows, pending queries, what their bounds dropped
+	// ListenersDropped counts servers forgotten from a full set of those
+	// seen answering SYNs (tcp.MaxListeners).
+	ListenersDropped uint64
 }
 
 // LiveStats mirrors Stats with atomics, for a heartbeat to read while Run
@@ -66,7 +69,7 @@ type LiveStats struct {
 	packets, bytes, filtered, decoded        atomic.Uint64
 	skipped                                  [decode.NumReasons]atomic.Uint64
 	flows, evicted, duplicates, untimedFlows atomic.Uint64
-	dropped                                  atomic.Uint64
+	dropped, listenersDropped                atomic.Uint64
 	datagrams, udpFlows, udpPending          atomic.Uint64
 	udpFlowsDropped, udpPendingDropped       atomic.Uint64
 	udpUnmatched                             atomic.Uint64
@@ -77,7 +80,7 @@ func (l *LiveStats) Snapshot() Stats {
 	s := Stats{
 		Packets: l.packets.Load(), Bytes: l.bytes.Load(), Filtered: l.filtered.Load(), Decoded: l.decoded.Load(),
 		Flows: l.flows.Load(), Evicted: l.evicted.Load(), Duplicates: l.duplicates.Load(), Untimed: l.untimedFlows.Load(),
-		Dropped: l.dropped.Load(), Datagrams: l.datagrams.Load(),
+		Dropped: l.dropped.Load(), Datagrams: l.datagrams.Load(), ListenersDropped: l.listenersDropped.Load(),
 		UDP: udp.Stats{Flows: int(l.udpFlows.Load()), Pending: int(l.udpPending.Load()),
 			FlowsDropped: l.udpFlowsDropped.Load(), PendingDropped: l.udpPendingDropped.Load(), Unmatched: l.udpUnmatched.Load()},
 	}
@@ -100,6 +103,7 @@ func (l *LiveStats) publish(s *Stats) {
 	l.duplicates.Store(s.Duplicates)
 	l.untimedFlows.Store(s.Untimed)
 	l.dropped.Store(s.Dropped)
+	l.listenersDropped.Store(s.ListenersDropped)
 	l.datagrams.Store(s.Datagrams)
 	l.udpFlows.Store(uint64(s.UDP.Flows))
 	l.udpPending.Store(uint64(s.UDP.Pending))
@@ -293,6 +297,7 @@ func (p *pipeline) publish() {
 	p.stats.Evicted = ts.Evicted
 	p.stats.Duplicates = ts.Duplicates
 	p.stats.Untimed = ts.Untimed
+	p.stats.ListenersDropped = ts.ListenersDropped
 	p.stats.Dropped = p.agg.Dropped()
 	p.stats.Protocols = p.tracker.ProtoStats()
 	if p.udp != nil {

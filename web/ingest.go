@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,7 +115,7 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 	if err := checkBatchBounds(&b); err != nil {
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
-	res, err := s.db.IngestWindows(r.Context(), &b, now)
+	res, err := s.ingestWindows(r.Context(), &b, now)
 	if err != nil {
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
@@ -123,7 +124,6 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 	if res.Duplicate {
 		return http.StatusOK, out // what was refused then was said then
 	}
-	s.totals.Add(accepted(b.Summaries, res.Rejected))
 	for _, rj := range res.Rejected {
 		undecoded = append(undecoded, rejectedJSON{Index: index[rj.Index], Server: rj.Server.String(),
 			Start: rj.Start.UTC().Format(time.RFC3339), Error: rj.Reason})
@@ -245,4 +245,26 @@ func printable(what, s string) error {
 		}
 	}
 	return nil
+}
+
+// ingestWindows stores the valid windows of a batch and counts what it
+// stored (not a duplicate) in /metrics.
+func (s *Server) ingestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error) {
+	res, err := s.db.IngestWindows(ctx, b, now)
+	if err == nil && !res.Duplicate {
+		s.totals.Add(accepted(b.Summaries, res.Rejected))
+	}
+	return res, err
+}
+
+// Ingest stores a validated batch for the web node's own sensor: as
+// ingestWindows, with a refused window reported as an error (the valid
+// ones are stored all the same).
+func (s *Server) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
+	res, err := s.ingestWindows(ctx, b, now)
+	if err == nil && len(res.Rejected) > 0 {
+		r := res.Rejected[0]
+		err = fmt.Errorf("batch %q: %d windows refused, windows[%d] (%s): %s", b.ID, len(res.Rejected), r.Index, r.Server, r.Reason)
+	}
+	return res.Duplicate, err
 }

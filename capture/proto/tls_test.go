@@ -49,7 +49,7 @@ func testCert(t testing.TB) tls.Certificate {
 
 // tlsSession runs a real crypto/tls handshake and one request/response over
 // a pipe and returns what each side wrote.
-func tlsSession(t *testing.T, cc *tls.Config, sc *tls.Config) []step {
+func tlsSession(t testing.TB, cc *tls.Config, sc *tls.Config) []step {
 	t.Helper()
 	a, b := net.Pipe()
 	rec := &recorder{}

@@ -70,6 +70,7 @@ func (t *Tracker) flushCounters(idx int32, c *conn) {
 	if c.pendTo == 0 && c.pendFrom == 0 && c.pendRetx() == 0 {
 		return
 	}
+	t.attribute(c, false) // a SYN with data: no probe of a closed port
 	ts := int64(c.pendWin) * width
 	if c.pendTo > 0 {
 		t.sink.CountID(c.srv, ts, window.BytesToServer, uint64(c.pendTo))

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"math"
+
 	"github.com/pastmon/pastmon/capture/packet"
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -50,6 +52,7 @@ func (t *Tracker) syn(c *conn, dir int, p *packet.Packet) {
 	}
 	switch c.state {
 	case stSynSent:
+		t.attribute(c, false)
 		c.state = stSynRcvd
 		c.synAck = p.TS
 		c.isn[1] = p.Seq
@@ -64,11 +67,15 @@ func (t *Tracker) syn(c *conn, dir int, p *packet.Packet) {
 }
 
 func (t *Tracker) synRetry(c *conn, ts int64) {
-	c.synRetries++
+	if c.synRetries < math.MaxUint16 {
+		c.synRetries++
+	}
 	if c.state == stSynSent || c.state == stSynRcvd {
 		c.flags |= fAmbiguous
 	}
-	t.sink.CountID(c.srv, ts, window.SynRetries, 1)
+	if c.srv != noServer { // else counted by attribute
+		t.sink.CountID(c.srv, ts, window.SynRetries, 1)
+	}
 }
 
 // handshakeDone handles an ACK on a half-open connection and reports
@@ -79,6 +86,8 @@ func (t *Tracker) handshakeDone(idx int32, c *conn, dir int, p *packet.Packet) b
 		t.handshakeAck(idx, c, p)
 	case c.state == stSynSent:
 		// The SYN/ACK was not captured, yet the connection is up.
+		t.attribute(c, false)
+		t.completedHandshake(c)
 		t.unlinkOpen(idx)
 		c.state = stEst
 		c.flags |= fWasEst
@@ -92,6 +101,7 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 	if seqLT(p.Ack, c.isn[1]+1) {
 		return
 	}
+	t.completedHandshake(c)
 	t.unlinkOpen(idx)
 	c.state = stEst
 	c.flags |= fWasEst
@@ -135,12 +145,14 @@ func (t *Tracker) handshakeAck(idx int32, c *conn, p *packet.Packet) {
 func (t *Tracker) reset(idx int32, c *conn, dir int, p *packet.Packet) {
 	switch {
 	case c.state == stSynSent && dir == 1:
+		t.attribute(c, true)
 		t.sink.CountID(c.srv, p.TS, window.Refused, 1)
 		if r := t.records[idx]; r != nil {
 			r.Outcome = OutcomeRefused
 		}
 	case c.state == stSynSent:
 		// The client gave up: its SYN stays unanswered.
+		t.attribute(c, true)
 		t.sink.CountID(c.srv, p.TS, window.Unanswered, 1)
 		if r := t.records[idx]; r != nil {
 			r.Outcome = OutcomeUnanswered

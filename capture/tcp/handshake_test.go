@@ -19,6 +19,7 @@ func TestHandshakes(t *testing.T) {
 		outcome  string
 		connect  *time.Duration // nil: not measurable
 		synRetry uint64
+		bucket   bool // counted under the host's closed ports: the port never completed a handshake
 	}{
 		{
 			name: "syn retransmitted",
@@ -49,7 +50,7 @@ func TestHandshakes(t *testing.T) {
 				k.Send(at(ms(0.2)), synth.Server, rst, 0)
 			},
 			counters: window.Counters{Connections: 1, Refused: 1},
-			outcome:  tcp.OutcomeRefused,
+			outcome:  tcp.OutcomeRefused, bucket: true,
 		},
 		{
 			name: "unanswered",
@@ -59,7 +60,7 @@ func TestHandshakes(t *testing.T) {
 				k.SendSeq(at(3*time.Second), synth.Client, syn, k.ISN[synth.Client], 0)
 			},
 			counters: window.Counters{Connections: 1, Unanswered: 1, SynRetries: 2},
-			outcome:  tcp.OutcomeUnanswered, synRetry: 2,
+			outcome:  tcp.OutcomeUnanswered, synRetry: 2, bucket: true,
 		},
 	}
 	for _, tt := range tests {
@@ -67,7 +68,11 @@ func TestHandshakes(t *testing.T) {
 			var c synth.Capture
 			tt.play(c.Conn("10.0.0.1:40000", server))
 			r := runSynth(t, &c, capture.Config{})
-			s := r.total(t, server)
+			counted := server
+			if tt.bucket {
+				counted = "10.0.0.2:0"
+			}
+			s := r.total(t, counted)
 			wantCounters(t, s.Counters, tt.counters)
 			for _, m := range []window.Metric{window.RTT, window.RTTServer, window.RTTClient} {
 				wantDist(t, m.String(), &s.Metrics[m])
@@ -76,6 +81,9 @@ func TestHandshakes(t *testing.T) {
 				t.Fatalf("%d records", len(r.records))
 			}
 			rec := r.records[0]
+			if rec.Server.String() != server {
+				t.Errorf("record server %s, want %s", rec.Server, server)
+			}
 			if rec.Outcome != tt.outcome || rec.SynRetries != tt.synRetry {
 				t.Errorf("outcome %q syn_retries %d, want %q %d", rec.Outcome, rec.SynRetries, tt.outcome, tt.synRetry)
 			}

@@ -91,6 +91,9 @@ func (t *Tracker) unlinkOpen(idx int32) {
 func (t *Tracker) finish(idx int32, now int64, how ending) {
 	c := t.slab.at(idx)
 	r := t.records[idx]
+	if c.state == stSynSent {
+		t.attribute(c, true)
+	}
 	if c.state == stSynSent && how != endCancel {
 		t.sink.CountID(c.srv, now, window.Unanswered, 1)
 		if r != nil {

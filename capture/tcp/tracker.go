@@ -41,6 +41,12 @@ type Stats struct {
 	Evicted    uint64 // connections evicted because the table was full
 	Duplicates uint64 // packets of a connection seen on another interface
 	Untimed    uint64 // connections picked up mid-stream with no known server
+	// ListenersDropped counts the servers forgotten because the set of
+	// servers seen answering a SYN was full (MaxListeners).
+	ListenersDropped uint64
+	// PortZero counts segments from or to port 0, which no connection
+	// has (it names the closed-ports buckets): they are ignored.
+	PortZero uint64
 }
 
 // Tracker tracks TCP connections and reports their measurements to a Sink.
@@ -53,7 +59,7 @@ type Tracker struct {
 	free     []int32
 	openHead int32 // half-open list, oldest first
 	openTail int32
-	listen   map[Endpoint]struct{}
+	listen   map[Endpoint]bool // servers that answered a SYN: true once one completed a handshake
 	records  map[int32]*Record
 	rnd      uint64
 	now      int64
@@ -77,7 +83,7 @@ func New(cfg Config, sink Sink) *Tracker {
 	t := &Tracker{
 		cfg: cfg, sink: ss, tab: newTable(),
 		openHead: -1, openTail: -1,
-		listen: make(map[Endpoint]struct{}),
+		listen: make(map[Endpoint]bool),
 		rnd:    0x9e3779b97f4a7c15,
 	}
 	if cfg.OnRecord != nil {
@@ -115,6 +121,10 @@ func (t *Tracker) window(ts int64) int32 {
 // Packet processes one decoded TCP segment (fragments are ignored).
 func (t *Tracker) Packet(p *packet.Packet) {
 	if p.Fragment {
+		return
+	}
+	if p.SrcPort == 0 || p.DstPort == 0 {
+		t.stats.PortZero++
 		return
 	}
 	if p.TS > t.now {
@@ -190,9 +200,13 @@ func (t *Tracker) open(p *packet.Packet, k *flowKey, h uint32, srcLo bool) {
 	if !clientIsSrc {
 		server, client = src, dst
 	}
-	c.srv = t.sink.Acquire(server)
 	t.protoOpen(idx, server)
-	t.sink.CountID(c.srv, p.TS, window.Connections, 1)
+	if c.state == stSynSent && !t.completed(server) {
+		c.srv = noServer // decided by the outcome: see attribute
+	} else {
+		c.srv = t.sink.Acquire(server)
+		t.sink.CountID(c.srv, p.TS, window.Connections, 1)
+	}
 	if t.records != nil {
 		t.newRecord(idx, client, server, p.TS)
 	}

@@ -70,22 +70,10 @@ var counterNames = func() (names [NumCounters]string) {
 const uint64Size = unsafe.Sizeof(uint64(0))
 
 // String returns the counter's JSON name, such as "bytes_to_server".
-func (k Counter) String() string {
-	if k < NumCounters {
-		return counterNames[k]
-	}
-	return fmt.Sprintf("counter(%d)", uint8(k))
-}
+func (k Counter) String() string { return enumName(counterNames[:], k, "counter") }
 
 // ParseCounter maps a counter name such as "resets" to its Counter.
-func ParseCounter(s string) (Counter, bool) {
-	for i, n := range counterNames {
-		if n == s {
-			return Counter(i), true
-		}
-	}
-	return 0, false
-}
+func ParseCounter(s string) (Counter, bool) { return parseEnum[Counter](counterNames[:], s) }
 
 // array views c as its fields in Counter order (checked by counterNames).
 func (c *Counters) array() *[NumCounters]uint64 {

@@ -46,22 +46,10 @@ const (
 
 var metricNames = [NumMetrics]string{"rtt", "rtt_server", "rtt_client", "connect_time", "response_time", "transfer_time"}
 
-func (m Metric) String() string {
-	if m < NumMetrics {
-		return metricNames[m]
-	}
-	return fmt.Sprintf("metric(%d)", uint8(m))
-}
+func (m Metric) String() string { return enumName(metricNames[:], m, "metric") }
 
 // ParseMetric maps a metric name such as "rtt" to its Metric.
-func ParseMetric(s string) (Metric, bool) {
-	for i, n := range metricNames {
-		if n == s {
-			return Metric(i), true
-		}
-	}
-	return 0, false
-}
+func ParseMetric(s string) (Metric, bool) { return parseEnum[Metric](metricNames[:], s) }
 
 // Summary is what one sensor saw of one server during one window.
 type Summary struct {
@@ -114,8 +102,13 @@ func (s *Summary) transport() string {
 // Validate reports what is wrong with a summary received from outside.
 // now bounds how far in the future a window may start.
 func (s *Summary) Validate(now time.Time) error {
-	if !s.Server.IsValid() || s.Server.Port() == 0 {
+	if !s.Server.IsValid() {
 		return fmt.Errorf("server %q: want ip:port", s.Server)
+	}
+	if s.Server.Port() == 0 {
+		if err := s.validateClosedPorts(); err != nil {
+			return fmt.Errorf("server %s: %w", ServerName(s.Server), err)
+		}
 	}
 	if s.Start.IsZero() || !s.Start.Equal(Start(s.Start)) {
 		return fmt.Errorf("server %s: start %s is not on a 5-minute boundary", s.Server, s.Start.Format(time.RFC3339Nano))

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
-	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web"
 )
 
@@ -91,7 +90,13 @@ func (h *HTTP) Send(ctx context.Context, b *window.Batch) (Reply, error) {
 }
 
 // Store delivers into the web node's own database, for its own sensor.
-type Store struct{ DB *store.DB }
+type Store struct{ DB Ingester }
+
+// Ingester stores batches: a *store.DB, or the web node (which also
+// counts them in /metrics).
+type Ingester interface {
+	Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error)
+}
 
 // Send ingests b.
 func (d Store) Send(ctx context.Context, b *window.Batch) (Reply, error) {

@@ -107,7 +107,7 @@ const localMax = 100000
 // StartLocal starts the delivery of the web node's own sensor into db: as
 // a remote sensor's (queue, retries, heartbeats every minute), with its
 // spool in memory.
-func StartLocal(ctx context.Context, db *store.DB, name, version string) *Sensor {
+func StartLocal(ctx context.Context, db Ingester, name, version string) *Sensor {
 	spool := NewMemory(localMax)
 	sh := New(Config{Name: name, Version: version, Spool: spool, SpoolName: "memory", Dest: Store{DB: db}, QueueMax: localMax})
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -44,6 +44,9 @@ type Frame struct {
 // equal times), whatever order they were added in.
 type Capture struct {
 	Frames []Frame
+	// Snap, when > 0, is the snap length: Write keeps at most Snap bytes
+	// of each frame (the headers still give the whole length).
+	Snap   int
 	ifaces int
 	buf    gopacket.SerializeBuffer
 }
@@ -236,8 +239,9 @@ func (c *Capture) Write(w io.Writer) error {
 			return err
 		}
 		for _, f := range c.Frames {
-			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data)}
-			if err := pw.WritePacket(ci, f.Data); err != nil {
+			data := c.snap(f.Data)
+			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data)}
+			if err := pw.WritePacket(ci, data); err != nil {
 				return err
 			}
 		}
@@ -256,8 +260,9 @@ func (c *Capture) Write(w io.Writer) error {
 		}
 	}
 	for _, f := range c.Frames {
-		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data), InterfaceIndex: f.Iface}
-		if err := nw.WritePacket(ci, f.Data); err != nil {
+		data := c.snap(f.Data)
+		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data), InterfaceIndex: f.Iface}
+		if err := nw.WritePacket(ci, data); err != nil {
 			return err
 		}
 	}
