@@ -180,6 +180,9 @@ type SeriesQuery struct {
 	Metric   window.Metric
 	From, To time.Time
 	Sensor   string // "" = all sensors merged
+	// Operation, when set, narrows response_time and the transaction
+	// counters to one operation (see operationSeries).
+	Operation string
 }
 
 // SeriesPoint is one step of a series: counters summed and the metric's
@@ -205,6 +208,9 @@ const seriesMaxFine = 48 * time.Hour
 // Step says which. Points are merged across sensors unless
 // q.Sensor names one. An unknown server or sensor gives no points.
 func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	if q.Operation != "" {
+		return db.operationSeries(ctx, q)
+	}
 	out := Series{Step: window.Width}
 	if q.To.Sub(q.From) > seriesMaxFine {
 		out.Step = time.Hour

@@ -103,13 +103,16 @@ func toServerJSON(sv *store.ServerSummary) serverJSON {
 }
 
 type seriesJSON struct {
-	Server string            `json:"server"`
-	Metric string            `json:"metric"`
-	Sensor string            `json:"sensor,omitempty"`
-	From   time.Time         `json:"from"`
-	To     time.Time         `json:"to"`
-	Step   int64             `json:"step_s"`
-	Points []seriesPointJSON `json:"points"`
+	Server string `json:"server"`
+	Metric string `json:"metric"`
+	Sensor string `json:"sensor,omitempty"`
+	// Operation is set when the points are the operation's own (only
+	// response_time and the transaction counters are kept per operation).
+	Operation string            `json:"operation,omitempty"`
+	From      time.Time         `json:"from"`
+	To        time.Time         `json:"to"`
+	Step      int64             `json:"step_s"`
+	Points    []seriesPointJSON `json:"points"`
 }
 
 // seriesPointJSON is one window: the metric's digest (DESIGN.md) plus the
@@ -133,6 +136,9 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	out := seriesJSON{Server: q.Server.String(), Metric: q.Metric.String(), Sensor: q.Sensor, From: q.From, To: q.To,
 		Step: int64(series.Step / time.Second), Points: make([]seriesPointJSON, 0, len(series.Points))}
+	if q.Operation != "" && q.Metric == window.ResponseTime {
+		out.Operation = q.Operation
+	}
 	for i := range series.Points {
 		p := &series.Points[i]
 		out.Points = append(out.Points, seriesPointJSON{T: p.T.UTC(), Stats: p.Dist.Stats(), Counters: p.Counters})
@@ -159,7 +165,14 @@ func (s *Server) seriesQuery(r *http.Request) (store.SeriesQuery, error) {
 	if err != nil {
 		return q, err
 	}
-	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor")}, nil
+	op := v.Get("operation")
+	if len(op) > window.MaxOperationLen {
+		return q, fmt.Errorf("operation: at most %d bytes", window.MaxOperationLen)
+	}
+	if t := v.Get("transport"); t != "" && t != "tcp" && t != "udp" {
+		return q, fmt.Errorf("transport: want tcp or udp, got %q", t)
+	}
+	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op}, nil
 }
 
 type sensorJSON struct {

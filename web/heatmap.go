@@ -23,14 +23,16 @@ const (
 // count of values in each row; row i holds values from bounds_us[i] to
 // bounds_us[i+1] (row 0 also those of 0 µs).
 type heatmapJSON struct {
-	Server  string           `json:"server"`
-	Metric  string           `json:"metric"`
-	Sensor  string           `json:"sensor,omitempty"`
-	From    time.Time        `json:"from"`
-	To      time.Time        `json:"to"`
-	Step    int64            `json:"step_s"`
-	Bounds  []float64        `json:"bounds_us"`
-	Windows []heatWindowJSON `json:"windows"`
+	Server string `json:"server"`
+	Metric string `json:"metric"`
+	// Operation is set when the values are the operation's own.
+	Operation string           `json:"operation,omitempty"`
+	Sensor    string           `json:"sensor,omitempty"`
+	From      time.Time        `json:"from"`
+	To        time.Time        `json:"to"`
+	Step      int64            `json:"step_s"`
+	Bounds    []float64        `json:"bounds_us"`
+	Windows   []heatWindowJSON `json:"windows"`
 }
 
 type heatWindowJSON struct {
@@ -60,6 +62,9 @@ func (s *Server) apiHeatmap(w http.ResponseWriter, r *http.Request) {
 	out := heatmap(series.Points, rows)
 	out.Server, out.Metric, out.Sensor, out.From, out.To = q.Server.String(), q.Metric.String(), q.Sensor, q.From, q.To
 	out.Step = int64(series.Step / time.Second)
+	if q.Operation != "" && q.Metric == window.ResponseTime {
+		out.Operation = q.Operation
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

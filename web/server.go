@@ -132,6 +132,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/api/v1/servers", s.apiServers)
 			r.Get("/api/v1/series", s.apiSeries)
 			r.Get("/api/v1/heatmap", s.apiHeatmap)
+			r.Get("/api/v1/operations", s.apiOperations)
 			r.Get("/api/v1/sensors", s.apiSensors)
 			r.Group(func(r chi.Router) {
 				r.Use(requireAdmin)

@@ -194,7 +194,11 @@
   function avg(p) { return p && p.count > 0 && p.avg_us != null ? p.avg_us : null; }
 
   // breakdown splits each window's mean transaction into its parts (µs).
+  // ownTransfer: with an operation chosen, only its response time is its
+  // own; the transfer part is then unknown rather than wrong.
+  function ownTransfer(resp, xfer) { return !state.op || xfer.operation === state.op || resp.operation !== state.op; }
   function breakdown(cli, srv, resp, xfer) {
+    if (!ownTransfer(resp, xfer)) xfer = { points: [] };
     var a = align([cli, srv, resp, xfer]);
     var parts = [[], [], [], []];
     a.x.forEach(function (t, i) {
@@ -213,7 +217,7 @@
   }
   var partNames = ["the network to the client", "the network to the server", "the server", "the transfer of the response"];
   function verdict(cli, srv, resp, xfer) {
-    var c = rangeMean(cli), s = rangeMean(srv), r = rangeMean(resp), x = rangeMean(xfer);
+    var c = rangeMean(cli), s = rangeMean(srv), r = rangeMean(resp), x = ownTransfer(resp, xfer) ? rangeMean(xfer) : null;
     var el = document.getElementById("verdict");
     if (r == null) {
       el.textContent = c == null && s == null ? "" : "No request/response turn was timed in this range: only the round trip (" +
@@ -227,9 +231,10 @@
     var best = 0;
     parts.forEach(function (v, i) { if (v > parts[best]) best = i; });
     var share = 100 * parts[best] / total;
-    el.textContent = pct(share) + " of the time is " + partNames[best] + " (mean transaction " + fmtUs(total) + ": client side " +
+    el.textContent = pct(share) + " of the time is " + partNames[best] + (state.op ? " for " + state.op : "") +
+      " (mean transaction " + fmtUs(total) + ": client side " +
       pct(100 * parts[0] / total) + ", server side of the network " + pct(100 * parts[1] / total) + ", server " +
-      pct(100 * parts[2] / total) + ", transfer " + pct(100 * parts[3] / total) + ").";
+      pct(100 * parts[2] / total) + (x == null ? "; transfer not kept per operation" : ", transfer " + pct(100 * parts[3] / total)) + ").";
     el.setAttribute("data-share", share.toFixed(1));
     el.setAttribute("data-part", String(best));
   }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var updateSQLSeeds = flag.Bool("update-seeds-sql", false, "rewrite the seeds of FuzzPostgres, FuzzMySQL, FuzzDNSTCP and FuzzDNSParse under testdata/fuzz")
+var updateSQLSeeds = flag.Bool("update-seeds-sql", false, "rewrite the seeds of FuzzPostgres, FuzzMySQL, FuzzDNSTCP, FuzzDNSParse and FuzzSQLKeyword under testdata/fuzz")
 
 // A fuzz script is a connection: segments, each a header byte (bit 0:
 // from the client; bit 1: the capture keeps only half of it), a length
@@ -143,6 +143,16 @@ func TestUpdateSQLSeeds(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("scenario-%02d", i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	kw := filepath.Join("testdata", "fuzz", "FuzzSQLKeyword")
+	if err := os.MkdirAll(kw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range []string{"SELECT 1", "/*!40101 SET NAMES utf8 */", "-- c\nBEGIN", "/* a /* b */ c */ WITH x", "((select", "#x\nSHOW"} {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", q)
+		if err := os.WriteFile(filepath.Join(kw, fmt.Sprintf("query-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzDNSParse")

@@ -20,6 +20,7 @@ import (
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -63,7 +64,8 @@ func (t Totals) sorted() []*window.Summary {
 }
 
 type serverJSON struct {
-	Server string `json:"server"`
+	Server    string `json:"server"`
+	Transport string `json:"transport,omitempty"` // "udp"; omitted for tcp, as in window.Summary
 	window.Counters
 	RTT          window.Stats `json:"rtt"`
 	RTTServer    window.Stats `json:"rtt_server"`
@@ -79,7 +81,7 @@ func (t Totals) WriteJSON(w io.Writer) error {
 	for _, s := range t.sorted() {
 		m := &s.Metrics
 		servers = append(servers, serverJSON{
-			Server: window.ServerName(s.Server), Counters: s.Counters,
+			Server: window.ServerName(s.Server), Transport: s.Transport, Counters: s.Counters,
 			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
 		})
@@ -100,7 +102,7 @@ func (t Totals) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range t.sorted() {
-		fmt.Fprint(tw, window.ServerName(s.Server), "\t")
+		fmt.Fprint(tw, serverName(s), "\t")
 		for k := range window.NumCounters {
 			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
 		}
@@ -171,4 +173,19 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	if s.ListenersDropped > 0 {
 		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
 	}
+	if s.UDP.FlowsDropped > 0 {
+		fmt.Fprintf(w, "dropped %d DNS datagrams of new UDP flows: more than %d flows at once\n", s.UDP.FlowsDropped, udp.DefaultMaxFlows)
+	}
+	if s.UDP.PendingDropped > 0 {
+		fmt.Fprintf(w, "left %d DNS queries untimed: more than %d awaiting an answer at once\n", s.UDP.PendingDropped, udp.DefaultMaxPending)
+	}
+}
+
+// serverName is the server as DESIGN.md writes it: ip:port (ip:* for
+// closed ports), with /udp for a UDP server.
+func serverName(s *window.Summary) string {
+	if s.UDP() {
+		return window.ServerName(s.Server) + "/udp"
+	}
+	return window.ServerName(s.Server)
 }

@@ -2,9 +2,13 @@ package report
 
 import (
 	"math"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/pastmon/pastmon/capture"
+	"github.com/pastmon/pastmon/capture/udp"
+	"github.com/pastmon/pastmon/capture/window"
 )
 
 func TestHumanUnits(t *testing.T) {
@@ -21,5 +25,41 @@ func TestHumanUnits(t *testing.T) {
 	}
 	if got := capture.HumanBytes(1_234_567); got != "1.23MB" {
 		t.Errorf("HumanBytes = %q", got)
+	}
+}
+
+func TestSkippedReportsDNSBounds(t *testing.T) {
+	var b strings.Builder
+	s := capture.Stats{UDP: udp.Stats{FlowsDropped: 3, PendingDropped: 4}}
+	Skipped(&b, &s)
+	if got := b.String(); !strings.Contains(got, "dropped 3 DNS datagrams") || !strings.Contains(got, "left 4 DNS queries untimed") {
+		t.Errorf("Skipped wrote %q", got)
+	}
+	b.Reset()
+	Skipped(&b, &capture.Stats{})
+	if b.Len() != 0 {
+		t.Errorf("nothing to report, wrote %q", b.String())
+	}
+}
+
+func TestUDPServerNamed(t *testing.T) {
+	tot := Totals{}
+	for _, tr := range []string{"", "udp"} {
+		s := window.Summary{Server: netip.MustParseAddrPort("10.0.0.2:53"), Transport: tr}
+		s.Counters.Transactions = 1
+		tot.Add(s)
+	}
+	var table, js strings.Builder
+	if err := tot.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if err := tot.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "10.0.0.2:53/udp") || strings.Count(table.String(), "10.0.0.2:53") != 2 {
+		t.Errorf("table:\n%s", table.String())
+	}
+	if strings.Count(js.String(), `"transport": "udp"`) != 1 || strings.Count(js.String(), `"server": "10.0.0.2:53"`) != 2 {
+		t.Errorf("json:\n%s", js.String())
 	}
 }
