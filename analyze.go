@@ -25,6 +25,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	fs := cli.NewFlagSet("analyze", c.stderr)
 	format := fs.String("format", "table", "output: table or json")
 	conns := fs.Bool("connections", false, "print one JSON object per connection instead of the server summary")
+	ops := fs.Bool("operations", false, "print the top operations of each server instead of the server table")
 	maxFlows := fs.Int("max-flows", tcp.DefaultMaxFlows, "connections tracked at once")
 	fs.Usage = func() {
 		fmt.Fprint(c.stderr, "Usage: pastmon analyze [flags] FILE... [tcpdump filter expression ...]\n\n"+
@@ -82,9 +83,12 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	}
 	if !*conns {
 		var werr error
-		if *format == "json" {
+		switch {
+		case *format == "json":
 			werr = totals.WriteJSON(out)
-		} else {
+		case *ops:
+			werr = totals.WriteOperations(out)
+		default:
 			werr = totals.WriteTable(out)
 		}
 		if werr != nil {

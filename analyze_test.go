@@ -86,8 +86,50 @@ func analyzeCapture(t *testing.T) (path string, c *synth.Capture) {
 	return path, c
 }
 
+// analyzeProtoCapture writes a capture of recognised protocols: an HTTP
+// server (keep-alive, a 404, a 500, an id in the path) and a Redis server
+// with an error reply.
+func analyzeProtoCapture(t *testing.T) string {
+	t.Helper()
+	c := &synth.Capture{}
+	const syn, synAck, ack, psh = packet.SYN, packet.SYN | packet.ACK, packet.ACK, packet.PSH | packet.ACK
+	open := func(client, server string, ms float64) *synth.Conn {
+		k := c.Conn(client, server)
+		k.Send(ams(ms), synth.Client, syn, 0)
+		k.Send(ams(ms+0.2), synth.Server, synAck, 0)
+		k.Send(ams(ms+10.2), synth.Client, ack, 0)
+		return k
+	}
+	k := open("10.0.0.1:41000", "10.0.0.2:8080", 0)
+	turns := []struct {
+		ms         float64
+		req, resp  string
+		respMillis float64
+	}{
+		{11, "GET /users/17 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 2},
+		{20, "GET /users/18 HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 1},
+		{30, "POST /orders HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", 8},
+		{50, "GET /users/19 HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4},
+	}
+	for _, tt := range turns {
+		k.SendData(ams(tt.ms), synth.Client, psh, []byte(tt.req))
+		k.SendData(ams(tt.ms+tt.respMillis), synth.Server, psh, []byte(tt.resp))
+	}
+	r := open("10.0.0.1:41001", "10.0.0.3:6379", 100)
+	r.SendData(ams(111), synth.Client, psh, []byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"))
+	r.SendData(ams(111.5), synth.Server, psh, []byte("$-1\r\n"))
+	r.SendData(ams(120), synth.Client, psh, []byte("*3\r\n$4\r\nSADD\r\n$1\r\nk\r\n$1\r\nv\r\n"))
+	r.SendData(ams(120.25), synth.Server, psh, []byte("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"))
+	path := filepath.Join(t.TempDir(), "protocols.pcap")
+	if err := c.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestAnalyzeGolden(t *testing.T) {
 	path, _ := analyzeCapture(t)
+	protos := analyzeProtoCapture(t)
 	tests := []struct {
 		name string
 		args []string
@@ -96,11 +138,15 @@ func TestAnalyzeGolden(t *testing.T) {
 		{"json", []string{"--format", "json"}},
 		{"connections", []string{"--connections"}},
 		{"filtered", []string{"--format", "json", path, "port", "5432"}},
+		{"protocols-table", []string{protos}},
+		{"protocols-json", []string{"--format", "json", protos}},
+		{"protocols-operations", []string{"--operations", protos}},
+		{"protocols-connections", []string{"--connections", protos}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
-			if !strings.Contains(strings.Join(args, " "), path) {
+			if !strings.Contains(strings.Join(args, " "), ".pcap") {
 				args = append(args, path)
 			}
 			out, errOut, code := runAnalyze(t, args...)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,7 +240,7 @@ func checkStored(t *testing.T, db string, want fileTotals) {
 // first `bad` ingest requests.
 type faultProxy struct {
 	next  *httputil.ReverseProxy
-	fault string // "500": answer 500; "ack-lost": forward, then answer 502
+	fault string // a status ("500", "404" ...): answer it; "ack-lost": forward, then answer 502
 	bad   int64
 	calls atomic.Int64
 }
@@ -263,8 +264,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch p.fault {
-	case "500":
-		http.Error(w, `{"ok":false,"error":"injected failure"}`, http.StatusInternalServerError)
+	default:
+		code, _ := strconv.Atoi(p.fault)
+		http.Error(w, `{"ok":false,"error":"injected failure"}`, code)
 	case "ack-lost":
 		rec := httptest.NewRecorder()
 		p.next.ServeHTTP(rec, r)
@@ -291,6 +293,12 @@ func TestSensorReadDelivers(t *testing.T) {
 		{name: "direct"},
 		{name: "partial windows merge", extra: []string{"--flush-interval", "20s"}},
 		{name: "web answers 500 at first", fault: "500", bad: 3},
+		// A configuration mistake fixed while the sensor waits loses nothing.
+		{name: "401 (token) at first", fault: "401", bad: 2},
+		{name: "403 at first", fault: "403", bad: 2},
+		{name: "404 (proxy, wrong URL) at first", fault: "404", bad: 2},
+		{name: "400 at first", fault: "400", bad: 1},
+		{name: "429 at first", fault: "429", bad: 2},
 		{name: "acks lost: redelivered, stored once", fault: "ack-lost", bad: 2, extra: []string{"--flush-interval", "60s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

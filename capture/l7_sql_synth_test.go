@@ -318,6 +318,12 @@ func TestSynthDNS(t *testing.T) {
 	if r := recs["10.0.0.1:50006/udp"]; r == nil || r.Retransmits != 1 {
 		t.Errorf("repeated query: %+v", r)
 	}
+	checkDNSSummaries(t, sums, srv)
+}
+
+// checkDNSSummaries checks TestSynthDNS's summaries of its IPv4 server, over
+// UDP and over TCP.
+func checkDNSSummaries(t *testing.T, sums []window.Summary, srv string) {
 	var udpSum, tcpSum *window.Summary
 	for i := range sums {
 		if sums[i].Server.String() == srv {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,10 +118,7 @@ func (s *Spool) Put(ctx context.Context, sums []window.Summary) error {
 		if err != nil {
 			return fmt.Errorf("spool put: encode: %w", err)
 		}
-		id, err := batchID()
-		if err != nil {
-			return fmt.Errorf("spool put: %w", err)
-		}
+		id := rand.Text()
 		if _, err := tx.ExecContext(ctx, "INSERT INTO spool (id, windows, data) VALUES (?, ?, ?)", id, len(chunk), data); err != nil {
 			return fmt.Errorf("spool put: %w", err)
 		}
@@ -161,14 +157,6 @@ func (s *Spool) trim(ctx context.Context, tx *sql.Tx) (dropped uint64, err error
 		}
 	}
 	return dropped, nil
-}
-
-func batchID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("batch id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }
 
 // Next returns the oldest batch, or ErrNotFound when the spool is empty.

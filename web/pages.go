@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"html/template"
@@ -150,7 +151,7 @@ type loginData struct{ Next, Username string }
 
 // renderLogin shows the login form with a fresh double-submit CSRF token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, username, msg string) {
-	token := randomToken()
+	token := rand.Text() + rand.Text() // 260 bits, as a session id
 	http.SetCookie(w, &http.Cookie{
 		Name: loginCookie, Value: token, Path: "/login", MaxAge: 3600,
 		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,

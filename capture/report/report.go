@@ -65,7 +65,7 @@ func (t Totals) sorted() []*window.Summary {
 
 type serverJSON struct {
 	Server    string `json:"server"`
-	Transport string `json:"transport,omitempty"` // "udp"; omitted for tcp, as in window.Summary
+	Transport string `json:"transport"` // "tcp" or "udp", as DESIGN.md's JSON says
 	window.Counters
 	RTT          window.Stats `json:"rtt"`
 	RTTServer    window.Stats `json:"rtt_server"`
@@ -73,6 +73,43 @@ type serverJSON struct {
 	ConnectTime  window.Stats `json:"connect_time"`
 	ResponseTime window.Stats `json:"response_time"`
 	TransferTime window.Stats `json:"transfer_time"`
+	// For a recognised protocol (DESIGN.md): most frequent first.
+	Protocol   string            `json:"protocol,omitempty"`
+	Operations []operationJSON   `json:"operations,omitempty"`
+	Statuses   map[string]uint64 `json:"statuses,omitempty"`
+}
+
+type operationJSON struct {
+	Operation    string       `json:"operation"`
+	Count        uint64       `json:"count"`
+	OK           uint64       `json:"ok"`
+	ClientError  uint64       `json:"client_error"`
+	ServerError  uint64       `json:"server_error"`
+	ResponseTime window.Stats `json:"response_time"`
+}
+
+func operationsJSON(ops []window.Operation) []operationJSON {
+	var out []operationJSON
+	for i := range ops {
+		o := &ops[i]
+		out = append(out, operationJSON{o.Name, o.Count, o.OK, o.ClientError, o.ServerError, o.ResponseTime.Stats()})
+	}
+	return out
+}
+
+func transport(s *window.Summary) string {
+	if s.UDP() {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// protocol is a server's protocol as the table shows it.
+func protocol(s *window.Summary) string {
+	if s.Protocol == "" {
+		return transport(s)
+	}
+	return s.Protocol
 }
 
 // WriteJSON prints {"servers":[...]}, indented.
@@ -81,9 +118,10 @@ func (t Totals) WriteJSON(w io.Writer) error {
 	for _, s := range t.sorted() {
 		m := &s.Metrics
 		servers = append(servers, serverJSON{
-			Server: window.ServerName(s.Server), Transport: s.Transport, Counters: s.Counters,
+			Server: window.ServerName(s.Server), Transport: transport(s), Counters: s.Counters,
 			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
+			Protocol: s.Protocol, Operations: operationsJSON(s.Operations), Statuses: s.Statuses,
 		})
 	}
 	enc := json.NewEncoder(w)
@@ -96,13 +134,13 @@ func (t Totals) WriteJSON(w io.Writer) error {
 // WriteTable prints one aligned line per server.
 func (t Totals) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "SERVER\t")
+	fmt.Fprint(tw, "SERVER\tPROTO\t")
 	for k := range window.NumCounters {
 		fmt.Fprint(tw, counterHead(k), "\t")
 	}
 	fmt.Fprintln(tw, "RTT p50\tRTT p95\tCONNECT p50\tRESPONSE p50\tRESPONSE p95\tTRANSFER p95\t")
 	for _, s := range t.sorted() {
-		fmt.Fprint(tw, serverName(s), "\t")
+		fmt.Fprint(tw, serverName(s), "\t", protocol(s), "\t")
 		for k := range window.NumCounters {
 			fmt.Fprint(tw, counterCell(&s.Counters, k), "\t")
 		}
@@ -122,6 +160,43 @@ var counterHeads = map[window.Counter]string{
 	window.Connections: "CONNS", window.Established: "ESTAB", window.Unanswered: "UNANSW",
 	window.SynRetries: "SYN-RETRY", window.Retransmits: "RETRANS", window.Transactions: "TRANS",
 	window.BytesToServer: "TO-SRV", window.BytesFromServer: "FROM-SRV",
+	window.ClientErrors: "CLI-ERR", window.ServerErrors: "SRV-ERR",
+}
+
+// TopOperations is how many operations per server WriteOperations prints.
+const TopOperations = 20
+
+// WriteOperations prints, per server with a recognised protocol, its most
+// frequent operations: count, the share that failed (client or server
+// error), and the p50/p95/p99 response_time.
+func (t Totals) WriteOperations(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SERVER\tPROTO\tOPERATION\tCOUNT\tERR%\tCLI-ERR\tSRV-ERR\tRESPONSE p50\tRESPONSE p95\tRESPONSE p99\t")
+	for _, s := range t.sorted() {
+		for i := range s.Operations[:min(len(s.Operations), TopOperations)] {
+			o := &s.Operations[i]
+			errPct := "-"
+			if o.Count > 0 {
+				errPct = strconv.FormatFloat(100*float64(o.ClientError+o.ServerError)/float64(o.Count), 'f', 1, 64)
+			}
+			rt := &o.ResponseTime
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t\n", serverName(s), protocol(s),
+				tabSafe(o.Name), o.Count, errPct, o.ClientError, o.ServerError,
+				HumanMicros(rt.Quantile(0.5)), HumanMicros(rt.Quantile(0.95)), HumanMicros(rt.Quantile(0.99)))
+		}
+	}
+	return tw.Flush()
+}
+
+// tabSafe keeps an operation name (bytes from the network) from breaking
+// the table: tabs, line ends and other control characters become spaces.
+func tabSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func counterHead(k window.Counter) string {

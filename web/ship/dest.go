@@ -2,13 +2,9 @@ package ship
 
 import (
 	"context"
-	"errors"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
-	"github.com/pastmon/pastmon/web"
 )
 
 // Destination takes batches. Send returns nil error once the batch is
@@ -32,61 +28,6 @@ type Rejection struct {
 	Server string `json:"server"`
 	Start  string `json:"start"`
 	Error  string `json:"error"`
-}
-
-// HTTP delivers to a remote web node's ingest API. SetURL follows the web
-// node when it moves.
-type HTTP struct {
-	client *web.Client
-	mu     sync.Mutex
-	url    string
-}
-
-// NewHTTP returns a destination posting to the web node at url ("" until
-// it is known) with the sensors' token.
-func NewHTTP(url, token string) *HTTP {
-	return &HTTP{client: web.NewClient(url, token), url: url}
-}
-
-// SetURL points delivery at a web node; "" pauses delivery (spooling
-// only). It reports whether the URL changed; the caller then calls
-// Shipper.Retry so that delivery tries the new one at once.
-func (h *HTTP) SetURL(url string) bool {
-	h.mu.Lock()
-	changed := h.url != url
-	h.url = url
-	h.client.SetURL(url)
-	h.mu.Unlock()
-	switch {
-	case !changed:
-	case url == "":
-		slog.Warn("web node unknown: spooling until it registers")
-	default:
-		slog.Info("delivering to web node", "url", url)
-	}
-	return changed
-}
-
-// Where is the web node's URL, "" while unknown.
-func (h *HTTP) Where() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.url
-}
-
-// Send posts b to the web node.
-func (h *HTTP) Send(ctx context.Context, b *window.Batch) (Reply, error) {
-	err := h.client.Send(ctx, b)
-	var rej *web.RejectedError
-	if errors.As(err, &rej) {
-		// The web node refused the whole batch for good.
-		r := Reply{Rejected: make([]Rejection, len(b.Summaries))}
-		for i := range r.Rejected {
-			r.Rejected[i] = Rejection{Index: i, Server: b.Summaries[i].Server.String(), Error: rej.Error()}
-		}
-		return r, nil
-	}
-	return Reply{}, err
 }
 
 // Store delivers into the web node's own database, for its own sensor.

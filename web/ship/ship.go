@@ -201,9 +201,7 @@ func (s *Shipper) deliverOne(ctx context.Context) (sent bool, err error) {
 		return false, fmt.Errorf("read spool: %w", err)
 	}
 	b := &window.Batch{ID: id, Sensor: s.Info(ctx), Summaries: sums}
-	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-	reply, err := s.cfg.Dest.Send(sctx, b)
-	cancel()
+	reply, err := s.send(ctx, b)
 	if err != nil {
 		return false, err // names the batch and the destination
 	}
@@ -217,6 +215,32 @@ func (s *Shipper) deliverOne(ctx context.Context) (sent bool, err error) {
 		return false, fmt.Errorf("ack batch %s in spool: %w", id, err)
 	}
 	return true, nil
+}
+
+// send delivers b. A batch the destination finds too large is split in
+// halves sent under derived ids (the same at every retry, so a half
+// delivered before a failure is a duplicate the next time), and
+// acknowledged once both are.
+func (s *Shipper) send(ctx context.Context, b *window.Batch) (Reply, error) {
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	reply, err := s.cfg.Dest.Send(sctx, b)
+	cancel()
+	if !errors.Is(err, ErrTooLarge) || len(b.Summaries) < 2 {
+		return reply, err
+	}
+	half := len(b.Summaries) / 2
+	var out Reply
+	for i, part := range [][]window.Summary{b.Summaries[:half], b.Summaries[half:]} {
+		r, err := s.send(ctx, &window.Batch{ID: fmt.Sprintf("%s.%d", b.ID, i), Sensor: b.Sensor, Summaries: part})
+		if err != nil {
+			return Reply{}, err
+		}
+		for _, rj := range r.Rejected {
+			rj.Index += i * half
+			out.Rejected = append(out.Rejected, rj)
+		}
+	}
+	return out, nil
 }
 
 // Heartbeat sends one batch without windows under a fresh id (never
