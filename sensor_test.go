@@ -395,6 +395,37 @@ func TestSensorSpoolSurvivesRestart(t *testing.T) {
 	checkStored(t, web.db, want)
 }
 
+// TestSensorReadTwiceCountsOnce: the same capture read again, into the
+// same web node (with a fresh spool, and with the spool a first,
+// undelivered run left behind), is stored once: batch ids derive from the
+// file and its windows, with flushed partial windows too.
+func TestSensorReadTwiceCountsOnce(t *testing.T) {
+	file := realCapture(t)
+	want := analyzeTotals(t, file)
+	for _, extra := range [][]string{nil, {"--flush-interval", "20s"}} {
+		dir := t.TempDir()
+		spool := filepath.Join(dir, "spool.db")
+		addr := freeAddr(t)
+		read := func(spool, web, wait string) (int, string) {
+			return runSensorCmd(t, append([]string{"--read", file, "--web", web, "--token", testToken,
+				"--spool", spool, "--shutdown-wait", wait}, extra...)...)
+		}
+		// As after a SIGKILL: the windows stay spooled, undelivered.
+		if code, stderr := read(spool, "http://"+addr, "1s"); code != 1 {
+			t.Fatalf("%v: undeliverable: exit %d, want 1: %s", extra, code, stderr)
+		}
+		web := startWeb(t, addr, filepath.Join(dir, "web.db"))
+		if code, stderr := read(spool, web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read again on the old spool: exit %d: %s", extra, code, stderr)
+		}
+		if code, stderr := read(filepath.Join(dir, "fresh.db"), web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read a third time: exit %d: %s", extra, code, stderr)
+		}
+		web.stop(t)
+		checkStored(t, web.db, want)
+	}
+}
+
 func TestSensorRejectedToken(t *testing.T) {
 	file := realCapture(t)
 	dir := t.TempDir()

@@ -338,6 +338,22 @@ func (b *browser) checkServerCharts(f browserFixture) {
 	if !strings.Contains(verdict, "% of the time is the server") {
 		b.t.Errorf("verdict %q, want the server named", verdict)
 	}
+	// The server's share from the ingested values: its own time (response
+	// − rtt_server) over the whole (rtt_client + transfer), means over the
+	// range, which holds every window of the fixture.
+	mean := func(m window.Metric) float64 {
+		var d window.Dist
+		for i := range f.sums {
+			if f.sums[i].Server.String() == f.server {
+				d.Merge(&f.sums[i].Metrics[m])
+			}
+		}
+		return d.Avg()
+	}
+	want := 100 * (mean(window.ResponseTime) - mean(window.RTTServer)) / (mean(window.RTTClient) + mean(window.TransferTime))
+	if got, err := strconv.ParseFloat(eval[string](b, `document.getElementById('verdict').dataset.share`), 64); err != nil || math.Abs(got-want) > 0.06 {
+		b.t.Errorf("verdict share %v%% (%v), want %.2f%% from the ingested values", got, err, want)
+	}
 	if n := eval[int](b, `document.querySelectorAll('.chart-msg:not([hidden])').length`); n != 0 {
 		b.t.Errorf("%d charts show a message over a drawn chart: %s", n, eval[string](b, `[...document.querySelectorAll('.chart-msg:not([hidden])')].map(m => m.textContent).join(' | ')`))
 	}

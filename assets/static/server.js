@@ -419,6 +419,7 @@
     var table = document.getElementById("operations"), body = table.tBodies[0];
     body.textContent = "";
     var rows = opRows(data);
+    if (data && data.protocol) document.getElementById("protocol").textContent = data.protocol;
     rows.forEach(function (o) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-op", o.name);
