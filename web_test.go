@@ -106,7 +106,7 @@ var listeningRe = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // answers /healthz.
 func startWebProc(t *testing.T, dbPath string, extra ...string) *webProc {
 	t.Helper()
-	args := append([]string{"web", "--listen", "127.0.0.1:0", "--db", dbPath, "--no-sensor", "--token", "tok-0123456789"}, extra...)
+	args := append([]string{"web", "--listen", "127.0.0.1:0", "--db", dbPath, "--no-sensor", "--token", "tok-0123456789abcdef"}, extra...)
 	p := pastmonProc(t, args...)
 	deadline := time.After(60 * time.Second)
 	for p.addr == "" {
@@ -181,7 +181,7 @@ func TestWebTwiceOnSameFile(t *testing.T) {
 	if !strings.Contains(first.stderr.String(), "must be changed at first login") {
 		t.Errorf("first start without --admin-password does not say admin/admin must be changed: %s", first.stderr)
 	}
-	if err := web.NewClient("http://"+first.addr, "tok-0123456789").Send(t.Context(), webTestBatch("twice-1")); err != nil {
+	if err := web.NewClient("http://"+first.addr, "tok-0123456789abcdef").Send(t.Context(), webTestBatch("twice-1")); err != nil {
 		t.Fatalf("ingest into the first process: %v", err)
 	}
 
