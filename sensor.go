@@ -132,6 +132,7 @@ func (c *sensorCommand) Run(ctx context.Context, args []string) error {
 func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	if cfg.Read != "" {
 		cfg.Heartbeat = 0 // a replay reports in its batches
+		cfg.Replay = cfg.Read
 	}
 	cfg.Version = Version
 	sensor, err := ship.StartSensor(ctx, cfg.SensorConfig)

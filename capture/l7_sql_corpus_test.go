@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bytes"
 	"encoding/csv"
 	"fmt"
 	"math"
@@ -281,15 +280,7 @@ func TestPipelineAllocsL7(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var frames []Frame
-	for {
-		var f Frame
-		if err := src.ReadFrame(&f); err != nil {
-			break
-		}
-		f.Data = bytes.Clone(f.Data)
-		frames = append(frames, f)
-	}
+	frames := readFrames(t, src)
 	var windows int
 	p, err := newPipeline(Config{OnWindow: func(window.Summary) { windows++ }})
 	if err != nil {

@@ -20,17 +20,7 @@ func TestPipelineAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var frames []Frame
-	for {
-		var f Frame
-		if err := src.ReadFrame(&f); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		f.Data = bytes.Clone(f.Data)
-		frames = append(frames, f)
-	}
+	frames := readFrames(t, src)
 	var windows int
 	p, err := newPipeline(Config{OnWindow: func(window.Summary) { windows++ }})
 	if err != nil {
@@ -59,5 +49,21 @@ func TestPipelineAllocs(t *testing.T) {
 	if perPacket := allocs / float64(len(frames)); perPacket >= 0.05 {
 		t.Errorf("%.0f allocations per pass of %d packets (%.3f per packet, %d windows): the hot path allocates per packet",
 			allocs, len(frames), perPacket, windows/(runs+1))
+	}
+}
+
+// readFrames reads every frame of src into memory.
+func readFrames(t *testing.T, src Source) []Frame {
+	t.Helper()
+	var frames []Frame
+	for {
+		var f Frame
+		if err := src.ReadFrame(&f); err == io.EOF {
+			return frames
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		f.Data = bytes.Clone(f.Data)
+		frames = append(frames, f)
 	}
 }

@@ -19,6 +19,8 @@ import (
 // ServerSummary is what the overview shows of one server over a range.
 type ServerSummary struct {
 	Server          netip.AddrPort
+	Transport       string         // "" for TCP, "udp"
+	Protocol        string         // application protocol recognised ("http", …); "" for plain tcp
 	Sensors         []string       // sensors that saw it in [from,to), sorted
 	window.Counters                // summed over [from,to)
 	Metrics         window.Metrics // merged over [from,to)
@@ -33,90 +35,6 @@ type SparkPoint struct {
 	Connections         uint64
 }
 
-// Servers returns every server with 5-minute data in [from,to), sorted by
-// address. It reads 5-minute rows only: it is meant for recent ranges
-// (the overview's last hour or day). The servers are split into shards
-// read and merged in parallel, each shard in its own read transaction.
-func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary, error) {
-	names, err := sensorNames(ctx, db.r)
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	addrs, err := serverAddrs(ctx, db.r)
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	shards := max(1, min(runtime.GOMAXPROCS(0), serverShards))
-	var (
-		wg   sync.WaitGroup
-		outs = make([][]ServerSummary, shards)
-		errs = make([]error, shards)
-	)
-	for i := range shards {
-		wg.Go(func() { outs[i], errs[i] = db.serversShard(ctx, from, to, names, addrs, i, shards) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	out := slices.Concat(outs...)
-	slices.SortFunc(out, func(a, b ServerSummary) int { return a.Server.Compare(b.Server) })
-	return out, nil
-}
-
-// serverShards bounds the parallelism of Servers (and the read connections
-// it takes from the pool).
-const serverShards = 4
-
-// serversShard aggregates the servers whose id is shard modulo shards.
-func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[int64]string, addrs map[int64]netip.AddrPort, shard, shards int) ([]ServerSummary, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT server, start, sensor, "+dataCols+
-		" FROM windows WHERE start >= ? AND start < ? AND server % ? = ?",
-		from.Unix(), to.Unix(), shards, shard)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	agg := map[int64]*serverAgg{}
-	var (
-		id, start, sensor int64
-		s                 rowScan
-	)
-	dest := append([]any{&id, &start, &sensor}, s.dests()...)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		a := agg[id]
-		if a == nil {
-			a = &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
-			a.sum.Server = addrs[id] // zero for a server newer than addrs: looked up below
-			agg[id] = a
-		}
-		if err := a.add(start, names[sensor], &s); err != nil {
-			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close() // before serverAddr takes a connection
-	out := make([]ServerSummary, 0, len(agg))
-	for id, a := range agg {
-		if !a.sum.Server.IsValid() {
-			if a.sum.Server, err = db.serverAddr(ctx, id); err != nil {
-				return nil, err
-			}
-		}
-		sum, err := a.summary()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
-		}
-		out = append(out, sum)
-	}
-	return out, nil
-}
-
 type serverAgg struct {
 	sum     ServerSummary
 	dists   [window.NumMetrics]distAcc
@@ -129,7 +47,17 @@ type sparkAgg struct {
 	connections uint64
 }
 
-func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
+// add merges a row that check accepted. Distributions whose sum would
+// pass window.MaxCount keep what fits.
+func (a *serverAgg) add(start int64, sensor string, s *rowScan) {
+	if a.sum.Protocol == "" && len(s.breakdown) > 0 {
+		var bd struct {
+			Protocol string `json:"protocol"`
+		}
+		if json.Unmarshal(s.breakdown, &bd) == nil { // checked when the row was read
+			a.sum.Protocol = bd.Protocol
+		}
+	}
 	c := s.counts()
 	a.sum.Counters.Add(&c)
 	a.sensors[sensor] = true
@@ -142,16 +70,12 @@ func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
 		sp = &sparkAgg{}
 		a.spark[start] = sp
 	}
-	sp.connections += c.Connections
+	sp.connections = satAdd(sp.connections, c.Connections)
 	for i := range a.dists {
-		if err := a.dists[i].add(s.blobs[i]); err != nil {
-			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
-		}
+		_ = a.dists[i].d.MergeChecked(s.parsed[i])
 	}
-	if err := sp.rtt.add(s.blobs[window.RTT]); err != nil {
-		return err
-	}
-	return sp.resp.add(s.blobs[window.ResponseTime])
+	sp.rtt.addEncoded(s.parsed[window.RTT])
+	sp.resp.addEncoded(s.parsed[window.ResponseTime])
 }
 
 func (a *serverAgg) summary() (ServerSummary, error) {
@@ -183,6 +107,8 @@ type SeriesQuery struct {
 	// Operation, when set, narrows response_time and the transaction
 	// counters to one operation (see operationSeries).
 	Operation string
+	// Transport is "" (or "tcp") for a TCP server, "udp" for UDP.
+	Transport string
 }
 
 // SeriesPoint is one step of a series: counters summed and the metric's
@@ -227,6 +153,7 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	}
 	defer tx.Rollback()
 	sq := seriesQuery{q: q, tx: tx, col: metricCols[q.Metric], points: map[int64]*pointAcc{}}
+	defer func() { db.skipped(ctx, sq.bad) }()
 	found, err := sq.ids(ctx)
 	if err != nil || !found {
 		return out, err
@@ -263,6 +190,7 @@ type seriesQuery struct {
 	col            string
 	server, sensor int64
 	points         map[int64]*pointAcc
+	bad            []badRow
 }
 
 type pointAcc struct {
@@ -273,7 +201,8 @@ type pointAcc struct {
 // ids looks up the server and sensor ids; found is false when either is
 // unknown.
 func (sq *seriesQuery) ids(ctx context.Context) (found bool, err error) {
-	err = sq.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", sq.q.Server.String()).Scan(&sq.server)
+	err = sq.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?",
+		ServerAddr(&window.Summary{Server: sq.q.Server, Transport: sq.q.Transport})).Scan(&sq.server)
 	if err == nil && sq.q.Sensor != "" {
 		err = sq.tx.QueryRowContext(ctx, "SELECT id FROM sensors WHERE name = ?", sq.q.Sensor).Scan(&sq.sensor)
 	}
@@ -305,7 +234,7 @@ func (sq *seriesQuery) hourly(ctx context.Context, from, to int64) error {
 // read merges the rows of table with start in [from, to) into points of
 // step seconds.
 func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step int64) error {
-	query := "SELECT start, " + strings.Join(counterCols, ", ") + ", " + sq.col + " FROM " + table +
+	query := "SELECT rowid, start, " + strings.Join(counterCols, ", ") + ", " + sq.col + " FROM " + table +
 		" WHERE server = ? AND start >= ? AND start < ?"
 	args := []any{sq.server, from, to}
 	if sq.q.Sensor != "" {
@@ -318,17 +247,22 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 	}
 	defer rows.Close()
 	var (
-		start int64
-		s     rowScan
+		rowid, start int64
+		s            rowScan
 	)
-	dest := []any{&start}
+	dest := []any{&rowid, &start}
 	for i := range s.counters {
 		dest = append(dest, &s.counters[i])
 	}
 	dest = append(dest, &s.blobs[sq.q.Metric])
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("read %s: %w", table, err)
+		err := rows.Scan(dest...)
+		if err == nil {
+			err = s.check()
+		}
+		if err != nil {
+			sq.bad = append(sq.bad, badRow{table, rowid, err})
+			continue
 		}
 		t := start - start%step
 		p := sq.points[t]
@@ -336,11 +270,11 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 			p = &pointAcc{}
 			sq.points[t] = p
 		}
+		if err := p.dist.d.MergeChecked(s.parsed[sq.q.Metric]); err != nil {
+			continue // a sum past MaxCount: the point keeps what fits
+		}
 		c := s.counts()
 		p.Counters.Add(&c)
-		if err := p.dist.add(s.blobs[sq.q.Metric]); err != nil {
-			return fmt.Errorf("stored %s: %w", table, err)
-		}
 	}
 	return rows.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
@@ -16,10 +17,12 @@ import (
 const maxRange = 400 * 24 * time.Hour
 
 type serverJSON struct {
-	Server   string    `json:"server"`
-	Service  string    `json:"service"`
-	Sensors  []string  `json:"sensors"`
-	LastSeen time.Time `json:"last_seen"`
+	Server    string    `json:"server"`
+	Transport string    `json:"transport"`          // "tcp" or "udp"
+	Protocol  string    `json:"protocol,omitempty"` // "http", "postgres" …; absent for plain tcp
+	Service   string    `json:"service"`
+	Sensors   []string  `json:"sensors"`
+	LastSeen  time.Time `json:"last_seen"`
 	window.Counters
 	Metrics map[string]window.Stats `json:"metrics"`
 	Spark   []sparkJSON             `json:"spark"`
@@ -66,29 +69,64 @@ func (s *Server) timeRange(r *http.Request, def time.Duration) (from, to time.Ti
 	return from.UTC(), to.UTC(), nil
 }
 
+// serversQuery reads limit (default 100), sort (worst, connections,
+// server; default worst), q and the time range of a server listing.
+func (s *Server) serversQuery(r *http.Request) (store.ServersQuery, error) {
+	v := r.URL.Query()
+	q := store.ServersQuery{Limit: 100, Q: v.Get("q")}
+	var err error
+	if q.From, q.To, err = s.timeRange(r, time.Hour); err != nil {
+		return q, err
+	}
+	if l := v.Get("limit"); l != "" {
+		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit < 1 || q.Limit > store.MaxServersLimit {
+			return q, fmt.Errorf("limit: want 1 to %d, got %q", store.MaxServersLimit, l)
+		}
+	}
+	if o := v.Get("offset"); o != "" {
+		if q.Offset, err = strconv.Atoi(o); err != nil || q.Offset < 0 || q.Offset+q.Limit > store.MaxServersDepth {
+			return q, fmt.Errorf("offset: want 0 to %d minus limit, got %q", store.MaxServersDepth, o)
+		}
+	}
+	if so := v.Get("sort"); so != "" {
+		var ok bool
+		if q.Sort, ok = store.ParseServerSort(so); !ok {
+			return q, fmt.Errorf("sort: want worst, connections or server, got %q", so)
+		}
+	}
+	if len(q.Q) > 200 {
+		return q, errors.New("q: at most 200 bytes")
+	}
+	return q, nil
+}
+
 func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) {
-	from, to, err := s.timeRange(r, time.Hour)
+	q, err := s.serversQuery(r)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list, err := s.db.Servers(r.Context(), from, to)
+	list, err := s.db.ServerList(r.Context(), q)
 	if err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	out := make([]serverJSON, 0, len(list))
-	for i := range list {
-		out = append(out, toServerJSON(&list[i]))
+	out := make([]serverJSON, 0, len(list.Servers))
+	for i := range list.Servers {
+		out = append(out, toServerJSON(&list.Servers[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "servers": out})
+	writeJSON(w, http.StatusOK, map[string]any{"from": q.From, "to": q.To, "matched": list.Matched,
+		"limit": q.Limit, "offset": q.Offset, "servers": out})
 }
 
 func toServerJSON(sv *store.ServerSummary) serverJSON {
 	j := serverJSON{
-		Server: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
+		Server: sv.Server.String(), Transport: "tcp", Protocol: sv.Protocol, Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
 		LastSeen: sv.LastSeen.UTC(), Counters: sv.Counters, Metrics: map[string]window.Stats{},
 		Spark: make([]sparkJSON, 0, len(sv.Spark)),
+	}
+	if sv.Transport == "udp" {
+		j.Transport = "udp"
 	}
 	if j.Sensors == nil {
 		j.Sensors = []string{}
@@ -169,10 +207,11 @@ func (s *Server) seriesQuery(r *http.Request) (store.SeriesQuery, error) {
 	if len(op) > window.MaxOperationLen {
 		return q, fmt.Errorf("operation: at most %d bytes", window.MaxOperationLen)
 	}
-	if t := v.Get("transport"); t != "" && t != "tcp" && t != "udp" {
-		return q, fmt.Errorf("transport: want tcp or udp, got %q", t)
+	tr := v.Get("transport")
+	if tr != "" && tr != "tcp" && tr != "udp" {
+		return q, fmt.Errorf("transport: want tcp or udp, got %q", tr)
 	}
-	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op}, nil
+	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op, Transport: tr}, nil
 }
 
 type sensorJSON struct {

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -349,5 +351,77 @@ func TestSensorClockSkew(t *testing.T) {
 	to := url.QueryEscape(now.Add(skew + time.Hour).Format(time.RFC3339))
 	if r := e.do(c, "GET", "/api/v1/servers?from="+from+"&to="+to, nil); !strings.Contains(r.body, serverA) {
 		t.Errorf("window 90 minutes ahead not stored: %s", r.body)
+	}
+}
+
+// TestAPIServersBounded checks limit, sort, q and matched, and that the
+// overview pages.
+func TestAPIServersBounded(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	const n = 230
+	conns := map[string]uint64{}
+	resp := map[string]float64{}
+	var sums []window.Summary
+	for i := range n {
+		addr := fmt.Sprintf("10.9.%d.%d:80", i/100, i%100)
+		conns[addr] = uint64((i*37)%n + 1)
+		resp[addr] = float64((i*53)%n+1) * 100
+		sums = append(sums, summary(addr, start, conns[addr], nil, []float64{resp[addr]}))
+	}
+	e.ingest(batch("many", "s1", sums...))
+	c, _ := e.loggedIn()
+	get := func(q string) (int, int, []string) {
+		r := e.do(c, "GET", "/api/v1/servers?"+q, nil)
+		var got struct {
+			Matched int `json:"matched"`
+			Servers []struct {
+				Server string `json:"server"`
+			} `json:"servers"`
+		}
+		if r.status == http.StatusOK {
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var names []string
+		for _, s := range got.Servers {
+			names = append(names, s.Server)
+		}
+		return r.status, got.Matched, names
+	}
+	byKey := func(key func(a string) float64) []string {
+		var all []string
+		for a := range conns {
+			all = append(all, a)
+		}
+		slices.SortFunc(all, func(a, b string) int { return cmp.Compare(key(b), key(a)) })
+		return all
+	}
+	if st, m, names := get(""); st != 200 || m != n || len(names) != 100 {
+		t.Errorf("default: %d matched %d, %d servers; want %d matched, 100 listed", st, m, len(names), n)
+	}
+	if _, _, names := get("sort=connections&limit=7"); !slices.Equal(names, byKey(func(a string) float64 { return float64(conns[a]) })[:7]) {
+		t.Errorf("sort=connections: %v", names)
+	}
+	if _, _, names := get("sort=worst&limit=5"); !slices.Equal(names, byKey(func(a string) float64 { return resp[a] })[:5]) {
+		t.Errorf("sort=worst: %v", names)
+	}
+	if _, m, names := get("q=10.9.1.&limit=1000&sort=server"); m != 100 || len(names) != 100 || names[0] != "10.9.1.0:80" || names[1] != "10.9.1.1:80" {
+		t.Errorf("q: matched %d, %v", m, names)
+	}
+	for _, bad := range []string{"limit=1001", "limit=0", "limit=x", "sort=best", "offset=-1"} {
+		if st, _, _ := get(bad); st != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", bad, st)
+		}
+	}
+	page := e.get(c, "/")
+	if got := overviewServers(page.body); len(got) != overviewPage || !strings.Contains(page.body, `id="next"`) || !strings.Contains(page.body, fmt.Sprintf("of %d", n)) {
+		t.Errorf("overview: %d servers listed, want %d and a next page", len(got), overviewPage)
+	}
+	lastPage := (n + overviewPage - 1) / overviewPage
+	last := e.get(c, fmt.Sprintf("/?range=1h&page=%d", lastPage))
+	if got := overviewServers(last.body); len(got) != n-(lastPage-1)*overviewPage || strings.Contains(last.body, `id="next"`) || !strings.Contains(last.body, `id="prev"`) {
+		t.Errorf("overview page %d: %d servers listed, want %d and no next page", lastPage, len(got), n-(lastPage-1)*overviewPage)
 	}
 }

@@ -99,7 +99,9 @@ func newBrowser(t *testing.T, e *env, width, height int) *browser {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height),
+		// A zone off UTC by a fraction of an hour, so the zone switch shows.
+		chromedp.Env("TZ=Asia/Kolkata"))
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
@@ -273,6 +275,7 @@ func TestBrowserDesktop(t *testing.T) {
 	if unixAttr(t, attrs[0]).Unix() != from.Unix() || unixAttr(t, attrs[1]).Unix() != to.Unix() || attrs[2] != zoomed {
 		t.Errorf("after reload: range %s – %s, URL %s; want %s – %s, %s", attrs[0], attrs[1], attrs[2], from, to, zoomed)
 	}
+	b.checkZoneSwitch()
 	b.step("preset 24h", chromedp.Click(chromedp.CSS(`#presets button[data-range="24h"]`)))
 	b.waitFor("the 24h range", `location.search.includes('range=24h') && !document.querySelector('#server').hasAttribute('data-loading')`)
 	b.checkOperationFilter()
@@ -335,9 +338,46 @@ func (b *browser) checkServerCharts(f browserFixture) {
 	if !strings.Contains(verdict, "% of the time is the server") {
 		b.t.Errorf("verdict %q, want the server named", verdict)
 	}
+	// The server's share from the ingested values: its own time (response
+	// − rtt_server) over the whole (rtt_client + transfer), means over the
+	// range, which holds every window of the fixture.
+	mean := func(m window.Metric) float64 {
+		var d window.Dist
+		for i := range f.sums {
+			if f.sums[i].Server.String() == f.server {
+				d.Merge(&f.sums[i].Metrics[m])
+			}
+		}
+		return d.Avg()
+	}
+	want := 100 * (mean(window.ResponseTime) - mean(window.RTTServer)) / (mean(window.RTTClient) + mean(window.TransferTime))
+	if got, err := strconv.ParseFloat(eval[string](b, `document.getElementById('verdict').dataset.share`), 64); err != nil || math.Abs(got-want) > 0.06 {
+		b.t.Errorf("verdict share %v%% (%v), want %.2f%% from the ingested values", got, err, want)
+	}
 	if n := eval[int](b, `document.querySelectorAll('.chart-msg:not([hidden])').length`); n != 0 {
 		b.t.Errorf("%d charts show a message over a drawn chart: %s", n, eval[string](b, `[...document.querySelectorAll('.chart-msg:not([hidden])')].map(m => m.textContent).join(' | ')`))
 	}
+}
+
+// checkZoneSwitch: times are UTC until the switch, then the browser's
+// zone (UTC+05:30 here), in the same 24-hour format, and UTC again.
+func (b *browser) checkZoneSwitch() {
+	b.t.Helper()
+	label := func() string { return eval[string](b, `document.getElementById('range-label').textContent`) }
+	from := unixAttr(b.t, eval[string](b, `document.querySelector('#server').dataset.from`)).UTC()
+	utc := label()
+	if !strings.HasPrefix(utc, from.Format("2006-01-02 15:04")) || !strings.Contains(utc, " UTC.") {
+		b.t.Errorf("range label %q, want it to start at %s in UTC", utc, from.Format("2006-01-02 15:04"))
+	}
+	b.step("switch to the browser's zone", chromedp.Click(chromedp.ID("tz")))
+	b.waitFor("local times", `document.getElementById('range-label').textContent.includes('UTC+05:30') && !document.querySelector('#server').hasAttribute('data-loading')`)
+	ist := from.In(time.FixedZone("IST", 5*3600+1800)).Format("2006-01-02 15:04")
+	if got := label(); !strings.HasPrefix(got, ist) {
+		b.t.Errorf("local range label %q, want it to start at %s", got, ist)
+	}
+	b.shot("server-local-time")
+	b.step("back to UTC", chromedp.Click(chromedp.ID("tz")))
+	b.waitFor("UTC times", `document.getElementById('range-label').textContent.endsWith(' UTC.') && !document.querySelector('#server').hasAttribute('data-loading')`)
 }
 
 // checkOperationFilter chooses the first operation of the table and checks

@@ -68,7 +68,8 @@ type nodeCollector struct {
 type nodeDescs struct {
 	requests, errors, received, batches, windows, duplicates, storeErrors *prometheus.Desc
 	sensors, online, lastSeen, packets, drops, flows, spool, spoolLost    *prometheus.Desc
-	dbSize                                                                *prometheus.Desc
+	dbSize, unreadable, quarantined                                       *prometheus.Desc
+	windowsRejected                                                       *prometheus.Desc
 }
 
 func newNodeDescs() nodeDescs {
@@ -76,29 +77,33 @@ func newNodeDescs() nodeDescs {
 		return prometheus.NewDesc(promexport.Namespace+"_"+name, help, labels, nil)
 	}
 	return nodeDescs{
-		requests:    d("ingest_requests_total", "Ingest requests by HTTP status.", "code"),
-		errors:      d("ingest_errors_total", "Ingest requests not acknowledged (bad input, bad token, store failure)."),
-		received:    d("ingest_received_bytes_total", "Ingest request body bytes read."),
-		batches:     d("ingest_batches_total", "Batches stored since start (duplicates excluded)."),
-		windows:     d("ingest_windows_total", "Window summaries stored since start."),
-		duplicates:  d("ingest_duplicate_batches_total", "Batches acknowledged again without storing (already seen)."),
-		storeErrors: d("ingest_store_errors_total", "Batches the database failed to store."),
-		sensors:     d("sensors", "Sensors known to this web node."),
-		online:      d("sensors_online", "Sensors that reported within the last two windows."),
-		lastSeen:    d("sensor_last_seen_timestamp_seconds", "When each sensor last reported (Unix time).", "sensor"),
-		packets:     d("sensor_packets", "Packets the sensor captured, as it last reported.", "sensor"),
-		drops:       d("sensor_drops", "Packets the sensor's capture dropped (kernel drops), as it last reported.", "sensor"),
-		flows:       d("sensor_flows", "Connections the sensor tracks, as it last reported.", "sensor"),
-		spool:       d("sensor_spool_windows", "Windows waiting in the sensor's spool, as it last reported.", "sensor"),
-		spoolLost:   d("sensor_spool_dropped_windows", "Windows the sensor's full spool dropped, as it last reported.", "sensor"),
-		dbSize:      d("db_size_bytes", "Size of the database file."),
+		requests:        d("ingest_requests_total", "Ingest requests by HTTP status.", "code"),
+		errors:          d("ingest_errors_total", "Ingest requests not acknowledged (bad input, bad token, store failure)."),
+		received:        d("ingest_received_bytes_total", "Ingest request body bytes read."),
+		batches:         d("ingest_batches_total", "Batches stored since start (duplicates excluded)."),
+		windows:         d("ingest_windows_total", "Window summaries stored since start."),
+		duplicates:      d("ingest_duplicate_batches_total", "Batches acknowledged again without storing (already seen)."),
+		storeErrors:     d("ingest_store_errors_total", "Batches the database failed to store."),
+		sensors:         d("sensors", "Sensors known to this web node."),
+		online:          d("sensors_online", "Sensors that reported within the last two windows."),
+		lastSeen:        d("sensor_last_seen_timestamp_seconds", "When each sensor last reported (Unix time).", "sensor"),
+		packets:         d("sensor_packets", "Packets the sensor captured, as it last reported.", "sensor"),
+		drops:           d("sensor_drops", "Packets the sensor's capture dropped (kernel drops), as it last reported.", "sensor"),
+		flows:           d("sensor_flows", "Connections the sensor tracks, as it last reported.", "sensor"),
+		spool:           d("sensor_spool_windows", "Windows waiting in the sensor's spool, as it last reported.", "sensor"),
+		spoolLost:       d("sensor_spool_dropped_windows", "Windows the sensor's full spool dropped, as it last reported.", "sensor"),
+		dbSize:          d("db_size_bytes", "Size of the database file."),
+		unreadable:      d("store_unreadable_rows_total", "Unreadable stored rows that readers or maintenance skipped."),
+		quarantined:     d("store_quarantined_rows_total", "Unreadable stored rows moved into the quarantine table."),
+		windowsRejected: d("ingest_rejected_windows_total", "Windows refused by ingest (invalid, or their merge would overflow)."),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.d
 	for _, x := range []*prometheus.Desc{d.requests, d.errors, d.received, d.batches, d.windows, d.duplicates, d.storeErrors,
-		d.sensors, d.online, d.lastSeen, d.packets, d.drops, d.flows, d.spool, d.spoolLost, d.dbSize} {
+		d.sensors, d.online, d.lastSeen, d.packets, d.drops, d.flows, d.spool, d.spoolLost, d.dbSize,
+		d.unreadable, d.quarantined, d.windowsRejected} {
 		ch <- x
 	}
 }
@@ -127,6 +132,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.windows, st.Windows)
 	counter(d.duplicates, st.Duplicates)
 	counter(d.storeErrors, st.Errors)
+	counter(d.windowsRejected, st.Rejected)
+	bad := s.db.BadRows()
+	counter(d.unreadable, bad.Skipped)
+	counter(d.quarantined, bad.Quarantined)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

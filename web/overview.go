@@ -1,8 +1,8 @@
 package web
 
 import (
-	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -30,6 +30,7 @@ const overviewPage = 50
 type overviewRow struct {
 	ap                            netip.AddrPort
 	Addr, Link, Service, Protocol string
+	Transport                     string // "udp" or "" for TCP
 	Sensors                       []string
 	RTT, Response                 window.Stats
 	ErrorPct                      float64 // of transactions; 0 without any
@@ -152,7 +153,17 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, "The overview's address is wrong: "+err.Error()+".")
 		return
 	}
-	list, err := s.db.Servers(r.Context(), o.from, o.to)
+	// Bounded whatever is stored: one page of servers, sorted and
+	// filtered by the store, and at most MaxServersLimit buckets.
+	sort, _ := store.ParseServerSort(o.sort)
+	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: sort, Q: o.q,
+		Limit: overviewPage, Offset: min(o.page*overviewPage, store.MaxServersDepth-overviewPage), Ports: store.OnlyServers})
+	if err != nil {
+		s.fail(w, "list servers", err)
+		return
+	}
+	buckets, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: store.SortConnections,
+		Limit: store.MaxServersLimit, Ports: store.OnlyBuckets})
 	if err != nil {
 		s.fail(w, "list servers", err)
 		return
@@ -161,30 +172,23 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	for _, p := range pageRanges {
 		data.Ranges = append(data.Ranges, p.Name)
 	}
-	var rows []overviewRow
-	for i := range list {
-		sv := &list[i]
-		if sv.Server.Port() == 0 {
-			data.Buckets = append(data.Buckets, bucketRow{Host: sv.Server.Addr().String(), Refused: sv.Refused, Unanswered: sv.Unanswered})
-			data.Refused += sv.Refused
-			data.Unanswered += sv.Unanswered
-			continue
-		}
-		row := toOverviewRow(sv, o.from, o.to)
-		if o.q == "" || row.matches(o.q) {
-			rows = append(rows, row)
-		}
+	for i := range buckets.Servers {
+		sv := &buckets.Servers[i]
+		data.Buckets = append(data.Buckets, bucketRow{Host: sv.Server.Addr().String(), Refused: sv.Refused, Unanswered: sv.Unanswered})
+		data.Refused += sv.Refused
+		data.Unanswered += sv.Unanswered
 	}
-	sortRows(rows, o.sort)
-	data.Matched, data.First = len(rows), o.page*overviewPage+1
-	data.Servers = rows[min(len(rows), o.page*overviewPage):min(len(rows), (o.page+1)*overviewPage)]
+	for i := range list.Servers {
+		data.Servers = append(data.Servers, toOverviewRow(&list.Servers[i], o.from, o.to))
+	}
+	data.Matched, data.First = list.Matched, o.page*overviewPage+1
 	data.Last = data.First + len(data.Servers) - 1
 	o.links(&data)
 	link := func(page int) string { return "/?" + o.values(page).Encode() }
 	if o.page > 0 {
 		data.Prev = link(o.page)
 	}
-	if (o.page+1)*overviewPage < len(rows) {
+	if (o.page+1)*overviewPage < list.Matched && (o.page+2)*overviewPage <= store.MaxServersDepth {
 		data.Next = link(o.page + 2)
 	}
 	api := o.values(0)
@@ -195,7 +199,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	api.Set("limit", strconv.Itoa(overviewPage))
 	api.Set("offset", strconv.Itoa(o.page*overviewPage))
 	data.API = "/api/v1/servers?" + api.Encode()
-	if len(list) == 0 {
+	if list.Matched == 0 && len(buckets.Servers) == 0 {
 		if data.Why, err = s.whyEmpty(r); err != nil {
 			s.fail(w, "list sensors", err)
 			return
@@ -243,7 +247,11 @@ func (o overviewQuery) links(d *overviewData) {
 		rv.Set("range", o.rng)
 	}
 	for i := range d.Servers {
-		d.Servers[i].Link += "?" + rv.Encode()
+		v := maps.Clone(rv)
+		if d.Servers[i].Transport == "udp" {
+			v.Set("transport", "udp")
+		}
+		d.Servers[i].Link += "?" + v.Encode()
 	}
 }
 
@@ -288,6 +296,10 @@ func toOverviewRow(sv *store.ServerSummary, from, to time.Time) overviewRow {
 	}
 	row.Link = "/servers/" + url.PathEscape(row.Addr)
 	row.ErrorPct = errorPct(&sv.Counters)
+	if sv.Transport == "udp" {
+		row.Transport = "udp"
+	}
+	row.Protocol = sv.Protocol
 	return row
 }
 
@@ -303,38 +315,6 @@ func errorPct(c *window.Counters) float64 {
 		return 0
 	}
 	return 100 * float64(failed) / float64(c.Transactions)
-}
-
-func (row *overviewRow) matches(q string) bool {
-	q = strings.ToLower(q)
-	for _, s := range append([]string{row.Addr, row.Service, row.Protocol}, row.Sensors...) {
-		if strings.Contains(strings.ToLower(s), q) {
-			return true
-		}
-	}
-	return false
-}
-
-// sortRows orders the rows: worst is the highest p95 response time, then
-// the highest error rate, then the most refused and unanswered connections.
-func sortRows(rows []overviewRow, by string) {
-	p95 := func(r *overviewRow) float64 {
-		if r.Response.P95 == nil {
-			return -1
-		}
-		return *r.Response.P95
-	}
-	slices.SortStableFunc(rows, func(a, b overviewRow) int {
-		c := 0
-		switch by {
-		case "worst":
-			c = cmp.Or(cmp.Compare(p95(&b), p95(&a)), cmp.Compare(b.ErrorPct, a.ErrorPct),
-				cmp.Compare(b.Refused+b.Unanswered, a.Refused+a.Unanswered), cmp.Compare(b.Connections, a.Connections))
-		case "connections":
-			c = cmp.Compare(b.Connections, a.Connections)
-		}
-		return cmp.Or(c, a.ap.Compare(b.ap))
-	})
 }
 
 // whyEmpty explains an empty overview: what the web node knows of its

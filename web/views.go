@@ -75,7 +75,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
 		return
 	}
-	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr, transport)
 	if err != nil {
 		s.fail(w, "look up server", err)
 		return
@@ -99,22 +99,16 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 // 5-minute rows just for names would be slow).
 func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort) ([]string, error) {
 	to := s.now()
-	list, err := s.db.Servers(r.Context(), to.Add(-24*time.Hour), to)
-	if err != nil {
-		return nil, err
-	}
-	for _, sv := range list {
-		if sv.Server == addr && len(sv.Sensors) > 0 {
-			return sv.Sensors, nil
-		}
+	names, err := s.db.ServerSensors(r.Context(), addr, to.Add(-24*time.Hour), to)
+	if err != nil || len(names) > 0 {
+		return names, err
 	}
 	all, err := s.db.Sensors(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, len(all))
-	for i, sn := range all {
-		names[i] = sn.Name
+	for _, sn := range all {
+		names = append(names, sn.Name)
 	}
 	return names, nil
 }

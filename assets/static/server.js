@@ -419,6 +419,7 @@
     var table = document.getElementById("operations"), body = table.tBodies[0];
     body.textContent = "";
     var rows = opRows(data);
+    if (data && data.protocol) document.getElementById("protocol").textContent = data.protocol;
     rows.forEach(function (o) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-op", o.name);
@@ -432,9 +433,9 @@
       name.appendChild(b);
       tr.appendChild(name);
       tr.appendChild(td(String(o.count), o.count, "n"));
-      tr.appendChild(td(o.rate >= 1 ? o.rate.toFixed(1) + "/s" : (o.rate * 60).toFixed(1) + "/min", o.rate, "n"));
+      tr.appendChild(td(o.rate >= 1 ? o.rate.toFixed(1) + "/s" : (o.rate * 60).toFixed(1) + "/min", o.rate, "n wide-only"));
       tr.appendChild(td(pct(o.err), o.err, "n" + (o.err > 0 ? " bad" : "")));
-      tr.appendChild(td(fmtUs(o.p50), o.p50 == null ? -1 : o.p50, "n"));
+      tr.appendChild(td(fmtUs(o.p50), o.p50 == null ? -1 : o.p50, "n wide-only"));
       tr.appendChild(td(fmtUs(o.p95), o.p95 == null ? -1 : o.p95, "n"));
       tr.appendChild(td(fmtUs(o.p99), o.p99 == null ? -1 : o.p99, "n"));
       body.appendChild(tr);

@@ -1,14 +1,15 @@
 // Command scangen writes the capture of a SYN port scan for measuring what
-// a scan costs pastmon (DESIGN's Limits): -hosts hosts, every port from 0
-// to -ports-1 of each probed once from one scanner, as nmap -sS does. Closed
+// a scan costs pastmon (DESIGN's Limits): -hosts hosts, -ports ports of
+// each from -from probed once from one scanner, as nmap -sS does. Closed
 // ports answer with an RST, every -filtered-th port not at all; the open
 // ports of each host (22, 80 and 5432) answer with a SYN/ACK, which the
 // scanner resets. Before the scan, each open port serves a few real
 // connections, so that the expected result is one closed-ports bucket
 // (ip:*) per host plus the real servers:
 //
-//	go run ./bench/scangen -o scan.pcap
+//	go run ./bench/scangen -o scan.pcap     # 4 hosts × 65,536 ports
 //	/usr/bin/time -v pastmon analyze scan.pcap
+//	go run ./bench/scangen -o sweep.pcap -hosts 200000 -from 445 -ports 1
 package main
 
 import (
@@ -38,17 +39,18 @@ var openPorts = []int{22, 80, 5432}
 func main() {
 	out := flag.String("o", "scan.pcap", "output pcap file")
 	hosts := flag.Int("hosts", 4, "hosts scanned")
-	ports := flag.Int("ports", 65536, "ports scanned per host, from 0")
+	ports := flag.Int("ports", 65536, "ports scanned per host")
+	from := flag.Int("from", 0, "first port scanned")
 	rate := flag.Int("rate", 20000, "probes per second")
 	filtered := flag.Int("filtered", 8, "every n-th closed port does not answer (0: all answer)")
 	flag.Parse()
-	if *hosts < 1 || *hosts > 250 || *ports < 1 || *ports > 65536 || *rate < 1 {
-		slog.Error("scangen: -hosts 1..250, -ports 1..65536, -rate ≥ 1")
+	if *hosts < 1 || *hosts > 1<<20 || *ports < 1 || *from < 0 || *from+*ports > 65536 || *rate < 1 {
+		slog.Error("scangen: -hosts 1..1048576, -from + -ports ≤ 65536, -rate ≥ 1")
 		os.Exit(2)
 	}
 	var c synth.Capture
 	start := time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)
-	for h := range *hosts {
+	for h := range min(*hosts, 4) {
 		for _, port := range openPorts {
 			for i := range 3 {
 				real(&c, fmt.Sprintf("10.1.0.%d:%d", 10+i, 40000+h*10+port%7), host(h, port), start.Add(time.Duration(i)*time.Second))
@@ -58,7 +60,7 @@ func main() {
 	scanStart := start.Add(10 * time.Second)
 	gap := time.Second / time.Duration(*rate)
 	n := 0
-	for port := range *ports {
+	for port := *from; port < *from+*ports; port++ {
 		for h := range *hosts {
 			at := scanStart.Add(time.Duration(n) * gap)
 			probe(&c, n, h, port, at, *filtered)
@@ -72,7 +74,11 @@ func main() {
 	fmt.Printf("%d frames, %d probes\n", len(c.Frames), n)
 }
 
-func host(h, port int) string { return fmt.Sprintf("10.0.0.%d:%d", 1+h, port) }
+// host is the address of host h, from 10.0.0.1 up, and port.
+func host(h, port int) string {
+	a := 0x0a000001 + h
+	return fmt.Sprintf("%d.%d.%d.%d:%d", a>>24, a>>16&255, a>>8&255, a&255, port)
+}
 
 // real is one connection with a handshake and one request/response turn.
 func real(c *synth.Capture, client, server string, at time.Time) {

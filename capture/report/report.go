@@ -6,6 +6,7 @@
 package report
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -113,23 +114,41 @@ func protocol(s *window.Summary) string {
 	return s.Protocol
 }
 
-// WriteJSON prints {"servers":[...]}, indented.
-func (t Totals) WriteJSON(w io.Writer) error {
-	servers := []serverJSON{}
-	for _, s := range t.sorted() {
-		m := &s.Metrics
-		servers = append(servers, serverJSON{
-			Server: window.ServerName(s.Server), Transport: transport(s), Counters: s.Counters,
-			RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
-			ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
-			Protocol: s.Protocol, Operations: operationsJSON(s.Operations), Statuses: s.Statuses,
-		})
+func toJSON(s *window.Summary) serverJSON {
+	m := &s.Metrics
+	return serverJSON{
+		Server: window.ServerName(s.Server), Transport: transport(s), Counters: s.Counters,
+		RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
+		ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
+		Protocol: s.Protocol, Operations: operationsJSON(s.Operations), Statuses: s.Statuses,
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Servers []serverJSON `json:"servers"`
-	}{servers})
+}
+
+// WriteJSON prints {"servers":[...]}, indented. It writes one server at a
+// time, so that a capture of many servers (a host sweep) does not hold its
+// whole output in memory.
+func (t Totals) WriteJSON(w io.Writer) error {
+	sorted := t.sorted()
+	if len(sorted) == 0 {
+		_, err := io.WriteString(w, "{\n  \"servers\": []\n}\n")
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString("{\n  \"servers\": [\n")
+	for i, s := range sorted {
+		b, err := json.MarshalIndent(toJSON(s), "    ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("    ")
+		bw.Write(b)
+		if i < len(sorted)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("  ]\n}\n")
+	return bw.Flush()
 }
 
 // WriteTable prints one aligned line per server.

@@ -1,10 +1,13 @@
 package report
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/udp"
@@ -25,6 +28,39 @@ func TestHumanUnits(t *testing.T) {
 	}
 	if got := capture.HumanBytes(1_234_567); got != "1.23MB" {
 		t.Errorf("HumanBytes = %q", got)
+	}
+}
+
+// TestWriteJSONStreams: the servers written one at a time make the document
+// json.Encoder makes of them all at once, with none or several servers.
+func TestWriteJSONStreams(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{0, 1, 3} {
+		tot := Totals{}
+		for i := range n {
+			s := window.Summary{Server: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), uint16(80*i)), Start: start}
+			s.Connections = uint64(10 - i)
+			s.Metrics[window.RTT].Add(float64(100 * (i + 1)))
+			tot.Add(s)
+		}
+		var got, want bytes.Buffer
+		if err := tot.WriteJSON(&got); err != nil {
+			t.Fatal(err)
+		}
+		servers := []serverJSON{}
+		for _, s := range tot.sorted() {
+			servers = append(servers, toJSON(s))
+		}
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Servers []serverJSON `json:"servers"`
+		}{servers}); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d servers: streamed\n%s\nwant\n%s", n, got.String(), want.String())
+		}
 	}
 }
 

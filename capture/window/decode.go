@@ -97,6 +97,9 @@ func decodeSketch(b []byte, s *sketch) (total float64, err error) {
 		if err != nil {
 			return 0, err
 		}
+		if t > MaxCount-total {
+			return 0, errors.New("sketch holds more values than a distribution may")
+		}
 		total += t
 	}
 	if s != nil {
@@ -196,8 +199,9 @@ func keyOf(v float64) int {
 	return index(v)
 }
 
-// validCount is false for negative, infinite and NaN counts.
-func validCount(c float64) bool { return c >= 0 && c <= math.MaxFloat64 }
+// validCount is true for the integral counts from 0 to MaxCount: false
+// for fractions, negative, infinite and NaN counts.
+func validCount(c float64) bool { return c >= 0 && c <= MaxCount && c == math.Trunc(c) }
 
 // decodeBins reads one store encoding (see sketches-go's encoding flags)
 // and returns the sum of its counts, adding them to s unless s is nil.
@@ -253,6 +257,9 @@ func decodeBins(b *[]byte, mode enc.SubFlag, s *sketch, lo, hi int) (total float
 			// Empty bins may lie outside: ddsketch's paginated stores
 			// encode whole pages.
 			return 0, fmt.Errorf("sketch bin index %d out of range", index)
+		}
+		if c > MaxCount-total { // exact: both are integers up to MaxCount
+			return 0, errors.New("sketch store holds more values than a distribution may")
 		}
 		total += c
 		if s != nil && c != 0 {

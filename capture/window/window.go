@@ -116,9 +116,21 @@ func (s *Summary) Validate(now time.Time) error {
 	if s.Start.After(now.Add(MaxSkew)) {
 		return fmt.Errorf("server %s: start %s is in the future (more than %s ahead of the receiver's clock)", s.Server, s.Start.Format(time.RFC3339), MaxSkew)
 	}
+	for k := range NumCounters {
+		lim := uint64(MaxWindowCount)
+		if k == BytesToServer || k == BytesFromServer {
+			lim = MaxWindowBytes
+		}
+		if c := *s.Field(k); c > lim {
+			return fmt.Errorf("server %s: %s = %d is absurd for one window (at most %d)", s.Server, k, c, lim)
+		}
+	}
 	for i := range s.Metrics {
 		if err := s.Metrics[i].validate(); err != nil {
 			return fmt.Errorf("server %s: %s: %w", s.Server, Metric(i), err)
+		}
+		if s.Metrics[i].Count > MaxWindowCount {
+			return fmt.Errorf("server %s: %s: %d values is absurd for one window (at most %d)", s.Server, Metric(i), s.Metrics[i].Count, uint64(MaxWindowCount))
 		}
 	}
 	if err := s.validateBreakdown(); err != nil {
@@ -126,6 +138,15 @@ func (s *Summary) Validate(now time.Time) error {
 	}
 	return nil
 }
+
+// Bounds on the counters and distribution counts of one server in one
+// window; anything larger is not a measurement (1e12 connections would be
+// 3 billion a second), and the bounds keep sums of many windows far from
+// overflowing.
+const (
+	MaxWindowCount = 1e12
+	MaxWindowBytes = 1e16
+)
 
 // SensorInfo is the health a sensor reports with every batch; a batch with
 // no windows is a heartbeat.
@@ -158,8 +179,11 @@ type Batch struct {
 // MaxBatchWindows bounds the windows in one batch.
 const MaxBatchWindows = 10000
 
-// Validate reports what is wrong with a batch received from outside.
-func (b *Batch) Validate(now time.Time) error {
+// Validate reports what is wrong with the envelope of a batch received
+// from outside: its id, its sensor and its size. Each of its summaries is
+// checked on its own (Summary.Validate), so that one bad window costs
+// only itself.
+func (b *Batch) Validate() error {
 	if b.ID == "" || len(b.ID) > 128 {
 		return errors.New("batch id: want 1 to 128 characters")
 	}
@@ -168,11 +192,6 @@ func (b *Batch) Validate(now time.Time) error {
 	}
 	if len(b.Summaries) > MaxBatchWindows {
 		return fmt.Errorf("%d windows in one batch: at most %d", len(b.Summaries), MaxBatchWindows)
-	}
-	for i := range b.Summaries {
-		if err := b.Summaries[i].Validate(now); err != nil {
-			return fmt.Errorf("windows[%d]: %w", i, err)
-		}
 	}
 	return nil
 }

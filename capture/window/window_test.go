@@ -149,7 +149,10 @@ func TestBatchJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
 	}
-	if err := back.Validate(s.Start); err != nil {
+	if err := back.Validate(); err != nil {
+	}
+	if err := back.Summaries[0].Validate(s.Start); err != nil {
+		t.Fatal(err)
 		t.Fatal(err)
 	}
 	got := back.Summaries[0]

@@ -41,8 +41,9 @@ const (
 // Spool is the durable queue of batches awaiting acknowledgement:
 // *store.Spool on a sensor, Memory on the web node.
 type Spool interface {
-	// Put stores summaries as new batches.
-	Put(ctx context.Context, sums []window.Summary) error
+	// PutBatch stores summaries as one batch under id, once: a batch
+	// already there under id stays as it is.
+	PutBatch(ctx context.Context, id string, sums []window.Summary) error
 	// Next returns the oldest batch (the same until it is acknowledged),
 	// or an error wrapping store.ErrNotFound when there is none.
 	Next(ctx context.Context) (id string, sums []window.Summary, err error)
@@ -61,8 +62,14 @@ type Config struct {
 	SpoolName     string // for messages: where undelivered windows stay
 	Dest          Destination
 	// QueueMax bounds the windows waiting in memory for the spool; when
-	// the spool cannot keep up the oldest are dropped and counted.
+	// the spool cannot keep up the oldest are dropped and counted. It also
+	// bounds a batch.
 	QueueMax int
+	// Replay, when not empty, identifies the input (a capture file's
+	// content hash): batches then take their ids from it and from their
+	// windows, and are cut at the same places every time, so that the same
+	// file read again (after SIGKILL, or twice) never counts twice.
+	Replay string
 }
 
 // Shipper queues, spools and delivers windows. Its methods are safe for

@@ -217,9 +217,12 @@ func TestMemorySpoolBounded(t *testing.T) {
 	m := NewMemory(5)
 	sums := syntheticWindows(8)
 	for i := 0; i < len(sums); i += 2 {
-		if err := m.Put(ctx, sums[i:i+2]); err != nil {
+		if err := m.PutBatch(ctx, fmt.Sprint("b", i), sums[i:i+2]); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := m.PutBatch(ctx, "b6", sums[:2]); err != nil { // already there: kept once
+		t.Fatal(err)
 	}
 	if n, _ := m.Depth(ctx); n != 4 || m.Dropped() != 4 {
 		t.Fatalf("depth %d, dropped %d; want 4 and 4", n, m.Dropped())
@@ -305,4 +308,53 @@ func BenchmarkDelivery(b *testing.B) {
 		b.Fatalf("delivered %d windows, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "windows/s")
+}
+
+// TestRestartAfterLostAckCountsOnce: the web node stored a batch but its
+// answer was lost, and the sensor stopped; started again on its spool,
+// the sensor resends the batch under the same id and the web node counts
+// it once.
+func TestRestartAfterLostAckCountsOnce(t *testing.T) {
+	webURL, db := webNode(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	spool, err := store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := syntheticWindows(5)
+	if err := spool.Put(ctx, sums); err != nil {
+		t.Fatal(err)
+	}
+	id, batch, err := spool.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run's send reached the store; its answer never came back.
+	if _, err := NewHTTP(webURL, testToken).Send(ctx, &window.Batch{ID: id, Sensor: window.SensorInfo{Name: "s"}, Summaries: batch}); err != nil {
+		t.Fatal(err)
+	}
+	spool.Close()
+
+	spool, err = store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	sh := New(Config{Name: "s", Spool: spool, Dest: NewHTTP(webURL, testToken), QueueMax: 100})
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go sh.Run(runCtx)
+	if err := sh.WaitEmpty(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(servers) != len(sums) {
+		t.Fatalf("%d servers (%v), want %d", len(servers), err, len(sums))
+	}
+	for _, s := range servers {
+		if s.Connections != 100 {
+			t.Errorf("server %s: %d connections, want 100: counted twice", s.Server, s.Connections)
+		}
+	}
 }
