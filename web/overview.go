@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -29,6 +30,7 @@ const overviewPage = 50
 type overviewRow struct {
 	ap                            netip.AddrPort
 	Addr, Link, Service, Protocol string
+	Transport                     string // "udp" or "" for TCP
 	Sensors                       []string
 	RTT, Response                 window.Stats
 	ErrorPct                      float64 // of transactions; 0 without any
@@ -245,7 +247,11 @@ func (o overviewQuery) links(d *overviewData) {
 		rv.Set("range", o.rng)
 	}
 	for i := range d.Servers {
-		d.Servers[i].Link += "?" + rv.Encode()
+		v := maps.Clone(rv)
+		if d.Servers[i].Transport == "udp" {
+			v.Set("transport", "udp")
+		}
+		d.Servers[i].Link += "?" + v.Encode()
 	}
 }
 
@@ -290,6 +296,10 @@ func toOverviewRow(sv *store.ServerSummary, from, to time.Time) overviewRow {
 	}
 	row.Link = "/servers/" + url.PathEscape(row.Addr)
 	row.ErrorPct = errorPct(&sv.Counters)
+	if sv.Transport == "udp" {
+		row.Transport = "udp"
+	}
+	row.Protocol = sv.Protocol
 	return row
 }
 

@@ -75,7 +75,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
 		return
 	}
-	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr, transport)
 	if err != nil {
 		s.fail(w, "look up server", err)
 		return
