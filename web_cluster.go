@@ -55,8 +55,10 @@ func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ow
 			}
 		}
 		slog.Info("registering in etcd", "key", cfg.Etcd.Key, "url", url)
+		etcd := cfg.Etcd
+		etcd.Token = cfg.Token // signs the registration for the sensors
 		wg.Go(func() {
-			if err := discovery.Register(ctx, cfg.Etcd, discovery.Value{URL: url, Version: Version}); err != nil {
+			if err := discovery.Register(ctx, etcd, discovery.Value{URL: url, Version: Version}); err != nil {
 				slog.Warn("etcd registration ended", "err", err)
 			}
 		})

@@ -97,8 +97,10 @@ func StartSensor(ctx context.Context, cfg SensorConfig) (*Sensor, error) {
 		if cfg.Web != "" {
 			slog.Info("finding the web node in etcd: --web is only used without --etcd-endpoints", "web", cfg.Web)
 		}
+		etcd := cfg.Etcd
+		etcd.Token = cfg.Token // follow only registrations signed with it
 		s.wg.Go(func() {
-			err := discovery.Watch(dctx, cfg.Etcd, func(url string) {
+			err := discovery.Watch(dctx, etcd, func(url string) {
 				if dest.SetURL(url) {
 					sh.Retry()
 				}
