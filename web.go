@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +36,8 @@ type webConfig struct {
 	Retention                                                                  time.Duration
 	Flush                                                                      time.Duration // partial windows of the own sensor
 	Filter                                                                     string        // remaining args: a tcpdump filter expression
+	TokenFile, AdminPasswordFile, TrustedProxies                               string
+	trusted                                                                    []netip.Prefix
 }
 
 const (
@@ -65,6 +70,9 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	fs.StringVar(&cfg.DB, "db", "pastmon.db", "SQLite database file")
 	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "file holding --token (keeps it out of ps)")
+	fs.StringVar(&cfg.AdminPasswordFile, "admin-password-file", "", "file holding --admin-password")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
 	fs.IntVar(&cfg.MetricsMaxServers, "metrics-max-servers", promexport.DefaultMaxServers, "most servers /metrics exports by name (the others are summed under server=\"other\")")
 	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
@@ -84,8 +92,69 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	return cfg, *check, nil
 }
 
-func (cfg *webConfig) validate() error {
+// minToken is the shortest ingest token accepted: anything shorter can be
+// guessed.
+const minToken = 16
+
+// placeholders are the secrets the deploy files ship with, refused so that
+// a copied example never runs with a known password.
+var placeholders = []string{"change-me-to-a-long-random-string", "change-me-too", "change-me", "changeme", "admin"}
+
+// readSecret sets *v from file when given (one line; surrounding space
+// dropped); setting both is an error.
+func readSecret(v *string, file, flagName string) error {
+	if file == "" {
+		return nil
+	}
+	if *v != "" {
+		return fmt.Errorf("--%s and --%s-file: give one", flagName, flagName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--%s-file: %w", flagName, err)
+	}
+	if *v = strings.TrimSpace(string(b)); *v == "" {
+		return fmt.Errorf("--%s-file %s is empty", flagName, file)
+	}
+	return nil
+}
+
+// validateSecrets reads the secret files and checks the secrets.
+func (cfg *webConfig) validateSecrets() []error {
 	var errs []error
+	for _, f := range []struct {
+		v          *string
+		file, name string
+	}{{&cfg.Token, cfg.TokenFile, "token"}, {&cfg.AdminPassword, cfg.AdminPasswordFile, "admin-password"}} {
+		if err := readSecret(f.v, f.file, f.name); err != nil {
+			errs = append(errs, err)
+		}
+		if slices.Contains(placeholders, strings.ToLower(*f.v)) {
+			errs = append(errs, fmt.Errorf("--%s: %q is the example value of the deploy files: set a secret of your own", f.name, *f.v))
+		}
+	}
+	if cfg.Token != "" && len(cfg.Token) < minToken {
+		errs = append(errs, fmt.Errorf("--token: want at least %d characters (a long random string)", minToken))
+	}
+	if cfg.AdminPassword != "" && len(cfg.AdminPassword) < store.MinPasswordLen {
+		errs = append(errs, fmt.Errorf("--admin-password: want at least %d characters", store.MinPasswordLen))
+	}
+	for _, p := range strings.Split(cfg.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %v", p, err))
+			continue
+		}
+		cfg.trusted = append(cfg.trusted, pfx.Masked())
+	}
+	return errs
+}
+
+func (cfg *webConfig) validate() error {
+	errs := cfg.validateSecrets()
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want [host]:port: %v", cfg.Listen, err))
 	}
@@ -146,7 +215,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	}
 	own := new(ownStatus)
 	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem})
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, TrustedProxies: cfg.trusted})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
