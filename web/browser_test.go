@@ -295,6 +295,17 @@ func TestBrowserDesktop(t *testing.T) {
 		b.shot(strings.Trim(p, "/"))
 	}
 
+	// A range before the server was first seen: the charts say so, with a
+	// link to where its data is.
+	old := url.Values{"from": {e.clock.Now().Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "to": {e.clock.Now().Add(-29 * 24 * time.Hour).Format(time.RFC3339)}}
+	b.open("/servers/" + f.server + "?" + old.Encode())
+	b.waitFor("the empty charts", `document.querySelector('#server') && !document.querySelector('#server').hasAttribute('data-loading')`)
+	empty := eval[string](b, `document.querySelector('#chart-breakdown').parentNode.querySelector('.chart-msg').textContent`)
+	if !strings.Contains(empty, "Never seen in this range") || !strings.Contains(empty, "show the day before") {
+		t.Errorf("a range without data: chart says %q", empty)
+	}
+	b.shot("server-not-in-range")
+
 	// An expired session: the next chart load says so on the charts.
 	b.open(deep)
 	b.waitFor("the charts", `document.querySelector('#server') && !document.querySelector('#server').hasAttribute('data-loading')`)
