@@ -289,6 +289,17 @@ func TestBrowserDesktop(t *testing.T) {
 	}
 	b.checkOverviewMatchesAPI()
 	b.shot("overview")
+	// A custom range typed on the overview (UTC) travels as RFC 3339.
+	from, to = e.clock.Now().Add(-3*time.Hour).UTC().Truncate(time.Minute), e.clock.Now().UTC().Truncate(time.Minute)
+	b.step("type a custom range",
+		chromedp.SetValue(chromedp.CSS(`#custom-range [name=from_text]`), from.Format("2006-01-02 15:04")),
+		chromedp.SetValue(chromedp.CSS(`#custom-range [name=to_text]`), to.Format("2006-01-02 15:04")),
+		chromedp.Click(chromedp.CSS(`#custom-range button`)))
+	b.waitFor("the custom range", `location.search.includes('from=') && document.querySelector('#servers tbody tr') !== null`)
+	q, _ = url.ParseQuery(strings.TrimPrefix(eval[string](b, `location.search`), "?"))
+	if q.Get("from") != from.Format(time.RFC3339) || q.Get("to") != to.Format(time.RFC3339) {
+		t.Errorf("custom range in the URL: %v, want %s – %s", q, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
 	for _, p := range []string{"/sensors", "/users"} {
 		b.open(p)
 		b.step("open "+p, chromedp.WaitVisible(chromedp.CSS("main h1")))
