@@ -102,9 +102,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Created by hand, readable by its owner only: SQLite would create it
+	// (and its -wal and -shm, which take its mode) with the umask's mode.
+	_, statErr := os.Stat(abs)
+	created := errors.Is(statErr, os.ErrNotExist)
+	if created {
+		if err := createPrivate(abs); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("create database %s: %w", path, err)
+		}
+	}
 	db := &DB{path: abs, lock: lock, servers: map[string]int64{}}
 	if err := db.open(ctx); err != nil {
 		db.Close()
+		if created {
+			os.Remove(abs)
+		}
 		return nil, err
 	}
 	return db, nil
