@@ -92,6 +92,12 @@ func (s *Server) readOverviewQuery(r *http.Request) (overviewQuery, error) {
 			o.rng, o.from = p.Name, o.to.Add(-p.D)
 		}
 	}
+	// Without scripts the custom range form sends what was typed (UTC).
+	for _, k := range []string{"from", "to"} {
+		if v.Get(k) == "" && v.Get(k+"_text") != "" {
+			v.Set(k, v.Get(k+"_text"))
+		}
+	}
 	if v.Get("from") != "" || v.Get("to") != "" {
 		from, err1 := parsePageTime(v.Get("from"))
 		to, err2 := parsePageTime(v.Get("to"))

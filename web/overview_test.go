@@ -89,6 +89,11 @@ func TestOverviewOrderPagesBuckets(t *testing.T) {
 	if r := e.get(c, "/?"+url.Values{"from": {"2026-12-02 10:00"}, "to": {"2026-12-02 11:00"}}.Encode()); r.status != 200 {
 		t.Errorf("page-format times: %d", r.status)
 	}
+	// The custom range form as a browser without scripts sends it.
+	typed := url.Values{"from_text": {start.Add(-time.Hour).Format(pageTime)}, "to_text": {start.Add(time.Hour).Format(pageTime)}, "from": {""}, "to": {""}}
+	if r := e.get(c, "/?"+typed.Encode()); r.status != 200 || !strings.Contains(r.body, start.Add(-time.Hour).Format(pageTime)+" – "+start.Add(time.Hour).Format(pageTime)+" UTC") {
+		t.Errorf("typed range without scripts: %d, not shown as the range", r.status)
+	}
 }
 
 // TestOverviewSaysWhyEmpty: an empty overview explains itself, with what
