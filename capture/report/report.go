@@ -20,6 +20,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
@@ -263,6 +264,15 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
+	}
+	if f := s.Protocols.Fallbacks; f != ([proto.NumProtocols]uint64{}) {
+		var parts []string
+		for p, n := range f {
+			if n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", proto.Protocol(p), n))
+			}
+		}
+		fmt.Fprintf(w, "timed %s connections as plain tcp: their protocol's parser gave up\n", strings.Join(parts, ", "))
 	}
 	if s.ListenersDropped > 0 {
 		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)
