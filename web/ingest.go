@@ -265,14 +265,9 @@ func (s *Server) ingestWindows(ctx context.Context, b *window.Batch, now time.Ti
 	return res, err
 }
 
-// Ingest stores a validated batch for the web node's own sensor: as
-// ingestWindows, with a refused window reported as an error (the valid
-// ones are stored all the same).
-func (s *Server) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
-	res, err := s.ingestWindows(ctx, b, now)
-	if err == nil && len(res.Rejected) > 0 {
-		r := res.Rejected[0]
-		err = fmt.Errorf("batch %q: %d windows refused, windows[%d] (%s): %s", b.ID, len(res.Rejected), r.Index, r.Server, r.Reason)
-	}
-	return res.Duplicate, err
+// IngestWindows stores a batch of the web node's own sensor as the ingest
+// API does (the valid windows, counted in /metrics) and says which
+// windows it refused.
+func (s *Server) IngestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error) {
+	return s.ingestWindows(ctx, b, now)
 }
