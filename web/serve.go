@@ -12,7 +12,12 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/ship"
 )
+
+// IngestPath is the route sensors post batches to (the sensors' client,
+// web/ship, defines it).
+const IngestPath = ship.IngestPath
 
 // Listen binds addr (so that a port in use fails before anything else
 // starts); with certFile and keyFile it serves HTTPS.
