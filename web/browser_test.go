@@ -414,6 +414,20 @@ func (b *browser) checkOperationFilter() {
 		b.t.Fatalf("no operations listed: %s", eval[string](b, `document.getElementById('ops-msg').textContent`))
 	}
 	b.checkOperationsMatchAPI()
+	// Sorting the table by name goes into the URL and survives a reload.
+	b.step("sort the operations by name", chromedp.Click(chromedp.CSS(`#operations th[data-key="op"]`)))
+	order := func() []string {
+		return eval[[]string](b, `[...document.querySelectorAll('#operations tbody tr')].map(tr => tr.dataset.op)`)
+	}
+	sorted := order()
+	if !slices.IsSorted(sorted) || !strings.Contains(eval[string](b, `location.search`), "opsort=op%3Aasc") {
+		b.t.Errorf("sorted by name: %v, URL %s", sorted, eval[string](b, `location.search`))
+	}
+	b.step("reload", chromedp.Reload())
+	b.waitFor("the reloaded table", `document.querySelector('#server') && !document.querySelector('#server').hasAttribute('data-loading')`)
+	if got := order(); !slices.Equal(got, sorted) {
+		b.t.Errorf("after reload the operations are %v, want %v", got, sorted)
+	}
 	op := eval[string](b, `document.querySelector('#operations tbody tr').dataset.op`)
 	n := b.log.len()
 	b.step("choose "+op, chromedp.Click(chromedp.CSS(`#operations tbody tr button.op-pick`)))

@@ -124,6 +124,10 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
 	res, err := s.ingestWindows(r.Context(), &b, now)
+	if errors.Is(err, store.ErrFull) {
+		s.log.Error("store batch: the database is full", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
+		return bad(http.StatusServiceUnavailable, "the web node's disk is full: keep the batch and retry later")
+	}
 	if err != nil {
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
@@ -265,14 +269,9 @@ func (s *Server) ingestWindows(ctx context.Context, b *window.Batch, now time.Ti
 	return res, err
 }
 
-// Ingest stores a validated batch for the web node's own sensor: as
-// ingestWindows, with a refused window reported as an error (the valid
-// ones are stored all the same).
-func (s *Server) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
-	res, err := s.ingestWindows(ctx, b, now)
-	if err == nil && len(res.Rejected) > 0 {
-		r := res.Rejected[0]
-		err = fmt.Errorf("batch %q: %d windows refused, windows[%d] (%s): %s", b.ID, len(res.Rejected), r.Index, r.Server, r.Reason)
-	}
-	return res.Duplicate, err
+// IngestWindows stores a batch of the web node's own sensor as the ingest
+// API does (the valid windows, counted in /metrics) and says which
+// windows it refused.
+func (s *Server) IngestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error) {
+	return s.ingestWindows(ctx, b, now)
 }
