@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -395,6 +396,37 @@ func TestSensorSpoolSurvivesRestart(t *testing.T) {
 	checkStored(t, web.db, want)
 }
 
+// TestSensorReadTwiceCountsOnce: the same capture read again, into the
+// same web node (with a fresh spool, and with the spool a first,
+// undelivered run left behind), is stored once: batch ids derive from the
+// file and its windows, with flushed partial windows too.
+func TestSensorReadTwiceCountsOnce(t *testing.T) {
+	file := realCapture(t)
+	want := analyzeTotals(t, file)
+	for _, extra := range [][]string{nil, {"--flush-interval", "20s"}} {
+		dir := t.TempDir()
+		spool := filepath.Join(dir, "spool.db")
+		addr := freeAddr(t)
+		read := func(spool, web, wait string) (int, string) {
+			return runSensorCmd(t, append([]string{"--read", file, "--web", web, "--token", testToken,
+				"--spool", spool, "--shutdown-wait", wait}, extra...)...)
+		}
+		// As after a SIGKILL: the windows stay spooled, undelivered.
+		if code, stderr := read(spool, "http://"+addr, "1s"); code != 1 {
+			t.Fatalf("%v: undeliverable: exit %d, want 1: %s", extra, code, stderr)
+		}
+		web := startWeb(t, addr, filepath.Join(dir, "web.db"))
+		if code, stderr := read(spool, web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read again on the old spool: exit %d: %s", extra, code, stderr)
+		}
+		if code, stderr := read(filepath.Join(dir, "fresh.db"), web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read a third time: exit %d: %s", extra, code, stderr)
+		}
+		web.stop(t)
+		checkStored(t, web.db, want)
+	}
+}
+
 func TestSensorRejectedToken(t *testing.T) {
 	file := realCapture(t)
 	dir := t.TempDir()
@@ -502,8 +534,16 @@ func TestSensorReadViaEtcd(t *testing.T) {
 		}
 	}
 	running("while the key was absent")
-	etcd.Put(key, fmt.Sprintf(`{"url":"http://%s","version":"test"}`, freeAddr(t)))
-	running("while the key named a dead web node")
+	// Whoever can write the key cannot have the sensor's token: a value
+	// not signed with it is never followed.
+	var stolen atomic.Int64
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stolen.Add(1)
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer thief.Close()
+	etcd.Put(key, fmt.Sprintf(`{"url":%q,"version":"test"}`, thief.URL))
+	running("while the key named a forged web node")
 	addr := freeAddr(t)
 	web := startWeb(t, addr, filepath.Join(dir, "web.db"),
 		"--etcd-endpoints", endpoints, "--etcd-key", key, "--advertise-url", "http://"+addr)
@@ -513,4 +553,7 @@ func TestSensorReadViaEtcd(t *testing.T) {
 	}
 	web.stop(t) // the only web node: what it stored came through the key
 	checkStored(t, web.db, want)
+	if n := stolen.Load(); n > 0 {
+		t.Errorf("the sensor sent %d requests (and its token) to a URL the web node did not sign", n)
+	}
 }

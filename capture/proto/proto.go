@@ -263,6 +263,20 @@ type Tables struct {
 	Statuses *Names
 	SNI      *Names // TLS server names, and ALPN lists ("h2,http/1.1")
 	Stats    Stats
+	codes    [1000]uint16 // Statuses ids of three-digit codes, 0 until interned
+}
+
+// code returns the Statuses id of a three-digit status code.
+func (t *Tables) code(b []byte) uint16 {
+	i := int(b[0]-'0')*100 + int(b[1]-'0')*10 + int(b[2]-'0')
+	if id := t.codes[i]; id != NoName {
+		return id
+	}
+	id := t.Statuses.ID(b)
+	if id != OtherName {
+		t.codes[i] = id
+	}
+	return id
 }
 
 // NewTables returns empty tables with the default bounds.

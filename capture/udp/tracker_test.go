@@ -2,7 +2,9 @@ package udp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -274,4 +276,32 @@ func BenchmarkQueryResponse(b *testing.B) {
 		tr.Packet(pa)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/packet")
+}
+
+// BenchmarkBytesPerFlow reports the heap the tracker holds per UDP flow
+// with one query pending each, at 100k flows (the aggregator's share, one
+// server, is negligible).
+func BenchmarkBytesPerFlow(b *testing.B) {
+	const n = 100_000
+	q := dnsMsg(b, 7, layers.DNSTypeA, false, 0)
+	for b.Loop() {
+		agg := aggregate.New(func(window.Summary) {})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tr := New(Config{MaxPending: n}, agg)
+		p := pkt(t0, "10.0.0.1:1", "10.0.0.2:53", q)
+		for i := range n {
+			binary.BigEndian.PutUint32(p.Src[:4], 0x0a000000|uint32(i>>8))
+			p.SrcPort = uint16(1024 + i&0xff)
+			tr.Packet(p)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if st := tr.Stats(); st.Flows != n || st.Pending != n {
+			b.Fatalf("stats %+v", st)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/flow")
+		runtime.KeepAlive(tr)
+	}
 }

@@ -71,7 +71,7 @@ func newDescs(constLabels prometheus.Labels) *descs {
 	d.opTime = prometheus.NewDesc(OperationResponse, "Per server and operation, response_time (seconds).", ol, constLabels)
 	d.info = prometheus.NewDesc(ServerInfo, "Each exported server's protocol (empty for plain tcp).", []string{serverLabel, transportLabel, protocolLabel}, constLabels)
 	d.omitted = prometheus.NewDesc(OmittedWindows, "Windows of servers beyond --metrics-max-servers, counted under server=\"other\".", nil, constLabels)
-	d.evicted = prometheus.NewDesc(EvictedServers, "Exported servers dropped after an hour without windows to make room for others.", nil, constLabels)
+	d.evicted = prometheus.NewDesc(EvictedServers, "Exported servers that gave way to busier ones, or to others after an hour without windows.", nil, constLabels)
 	d.exported = prometheus.NewDesc(ExportedServers, "Servers exported by name.", nil, constLabels)
 	return d
 }

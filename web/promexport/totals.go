@@ -10,13 +10,19 @@
 // functions handle, and the windows delivered after it are counted once.
 // Memory is bounded: at most MaxServers servers by name, each with at most
 // MaxOperations operations by name; the rest are summed under
-// server="other" and operation="other", and counted.
+// server="other" and operation="other", and counted. The servers by name
+// are the busiest: a server left out whose recent traffic (transactions
+// and connections, halving every Idle) grows to twice that of the least
+// busy one exported takes its place, as does any server once one has been
+// idle for Idle. A server that gives way disappears (its series end) and
+// one that comes in starts from zero, so every series stays monotone.
 //
 // It does not serve HTTP, read the database, or register anything
 // globally.
 package promexport
 
 import (
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -32,7 +38,8 @@ type Options struct {
 	// name (default 20).
 	MaxOperations int
 	// Idle is how long a server may go without windows before another
-	// server may take its place when MaxServers are exported (default 1 h).
+	// server may take its place when MaxServers are exported, and the
+	// half-life of the traffic that ranks servers (default 1 h).
 	Idle time.Duration
 }
 
@@ -55,8 +62,30 @@ type Totals struct {
 	servers  map[serverKey]*server
 	other    [2]*server // per transport (tcp, udp): servers left out
 	omitted  uint64     // windows added to other
-	evicted  uint64     // servers dropped for idleness
+	evicted  uint64     // servers dropped for idleness or busier ones
 	noIdleTo time.Time  // no server can be idle before then
+	// candidates are servers left out, with their recent traffic: at
+	// most MaxServers, the least busy dropped first.
+	candidates map[serverKey]*traffic
+}
+
+// traffic is a server's recent transactions and connections, halving
+// every half-life.
+type traffic struct {
+	score float64
+	at    time.Time
+}
+
+func (tr *traffic) add(n float64, now time.Time, half time.Duration) {
+	tr.score, tr.at = tr.at2(now, half)+n, now
+}
+
+// at2 is the score at now.
+func (tr *traffic) at2(now time.Time, half time.Duration) float64 {
+	if tr.at.IsZero() {
+		return 0
+	}
+	return tr.score * math.Exp2(-now.Sub(tr.at).Seconds()/half.Seconds())
 }
 
 type serverKey struct {
@@ -70,6 +99,7 @@ type server struct {
 	name     string // label value: "ip:port" or Other
 	protocol string
 	last     time.Time // when a window last came
+	traffic  traffic
 	s        series[serverData]
 	ops      map[opKey]*series[opData]
 }
@@ -126,7 +156,7 @@ func New(opts Options, now func() time.Time) *Totals {
 	if now == nil {
 		now = time.Now
 	}
-	return &Totals{opts: opts, now: now, servers: map[serverKey]*server{}}
+	return &Totals{opts: opts, now: now, servers: map[serverKey]*server{}, candidates: map[serverKey]*traffic{}}
 }
 
 // Add adds summaries (each counted once: the caller adds what it stored,
@@ -137,7 +167,7 @@ func (t *Totals) Add(sums []window.Summary) {
 	defer t.mu.Unlock()
 	for i := range sums {
 		s := &sums[i]
-		sv := t.server(serverKey{s.Server, s.UDP()}, now)
+		sv := t.server(serverKey{s.Server, s.UDP()}, float64(s.Transactions)+float64(s.Connections), now)
 		sv.last = now
 		if s.Protocol != "" {
 			sv.protocol = s.Protocol
@@ -153,23 +183,70 @@ func (t *Totals) Add(sums []window.Summary) {
 	}
 }
 
-// server returns the series of k, making them if there is room, else the
-// other servers' of its transport.
-func (t *Totals) server(k serverKey, now time.Time) *server {
+// server returns the series of k, whose window brings n transactions and
+// connections, making them if there is room, else the other servers' of
+// its transport.
+func (t *Totals) server(k serverKey, n float64, now time.Time) *server {
 	if sv := t.servers[k]; sv != nil {
+		sv.traffic.add(n, now, t.opts.Idle)
 		return sv
 	}
+	var tr traffic
 	if len(t.servers) >= t.opts.MaxServers && !t.evictIdle(now) {
-		t.omitted++
-		o := &t.other[b2i(k.udp)]
-		if *o == nil {
-			*o = newServer(serverKey{udp: k.udp}, Other, now)
+		c, busier := t.candidate(k, n, now)
+		if !busier {
+			t.omitted++
+			o := &t.other[b2i(k.udp)]
+			if *o == nil {
+				*o = newServer(serverKey{udp: k.udp}, Other, now)
+			}
+			return *o
 		}
-		return *o
+		tr = *c
+	} else {
+		tr.add(n, now, t.opts.Idle)
 	}
+	delete(t.candidates, k)
 	sv := newServer(k, k.addr.String(), now)
+	sv.traffic = tr
 	t.servers[k] = sv
 	return sv
+}
+
+// candidate counts n in the recent traffic of k, a server left out, and
+// reports whether it is now twice as busy as the least busy server
+// exported, which it then evicts.
+func (t *Totals) candidate(k serverKey, n float64, now time.Time) (*traffic, bool) {
+	half := t.opts.Idle
+	c := t.candidates[k]
+	if c == nil {
+		if len(t.candidates) >= t.opts.MaxServers {
+			var low serverKey
+			lowScore := math.Inf(1)
+			for ck, ct := range t.candidates {
+				if s := ct.at2(now, half); s < lowScore {
+					low, lowScore = ck, s
+				}
+			}
+			delete(t.candidates, low)
+		}
+		c = new(traffic)
+		t.candidates[k] = c
+	}
+	c.add(n, now, half)
+	var least *server
+	leastScore := math.Inf(1)
+	for _, sv := range t.servers {
+		if s := sv.traffic.at2(now, half); s < leastScore {
+			least, leastScore = sv, s
+		}
+	}
+	if least == nil || c.at2(now, half) <= 2*leastScore {
+		return c, false
+	}
+	delete(t.servers, least.key)
+	t.evicted++
+	return c, true
 }
 
 func newServer(k serverKey, name string, now time.Time) *server {

@@ -100,25 +100,32 @@ func TestFirstScrapeShowsZero(t *testing.T) {
 func TestBounds(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 4, 10, 7, 0, 0, time.UTC)}
 	tot := New(Options{MaxServers: 2, MaxOperations: 2, Idle: time.Hour}, clk.now)
-	a := sum("10.0.0.1:80", 1, 100)
+	a := sum("10.0.0.1:80", 10, 100)
 	for _, op := range []string{"GET /", "GET /a", "POST /b", "PUT /c"} {
 		var d window.Dist
 		d.Add(50)
 		a.Operations = append(a.Operations, window.Operation{Name: op, Count: 1, OK: 1, ResponseTime: d})
 	}
 	a.Protocol = "http"
-	tot.Add([]window.Summary{a, sum("10.0.0.2:80", 2), sum("10.0.0.3:80", 4), sum("10.0.0.4:53", 8)})
-	gather(t, tot) // release
-	f := gather(t, tot)
+	tot.Add([]window.Summary{a, sum("10.0.0.2:80", 12), sum("10.0.0.3:80", 4), sum("10.0.0.4:53", 8)})
 	conns := CounterName(window.Connections)
-	for server, want := range map[string]float64{"10.0.0.1:80": 1, "10.0.0.2:80": 2, Other: 12} {
-		if got, ok := value(f[conns], map[string]string{"server": server}); !ok || got != want {
-			t.Errorf("%s: connections %v (%v), want %v", server, got, ok, want)
+	scrape := func(want map[string]float64, gone ...string) map[string]*dto.MetricFamily {
+		t.Helper()
+		gather(t, tot) // release new series
+		f := gather(t, tot)
+		for server, w := range want {
+			if got, ok := value(f[conns], map[string]string{"server": server}); !ok || got != w {
+				t.Errorf("%s: connections %v (%v), want %v", server, got, ok, w)
+			}
 		}
+		for _, server := range gone {
+			if _, ok := value(f[conns], map[string]string{"server": server}); ok {
+				t.Errorf("%s is exported by name", server)
+			}
+		}
+		return f
 	}
-	if _, ok := value(f[conns], map[string]string{"server": "10.0.0.3:80"}); ok {
-		t.Error("a server beyond MaxServers is exported by name")
-	}
+	f := scrape(map[string]float64{"10.0.0.1:80": 10, "10.0.0.2:80": 12, Other: 12}, "10.0.0.3:80", "10.0.0.4:53")
 	if got, _ := value(f[OmittedWindows], nil); got != 2 {
 		t.Errorf("omitted windows %v, want 2", got)
 	}
@@ -140,23 +147,20 @@ func TestBounds(t *testing.T) {
 	if len(ops) != 3 || ops[Other] != 2 {
 		t.Errorf("operations %v: want 2 by name and 2 under other", ops)
 	}
-	// An hour later a new server takes the place of an idle one.
+
+	// A server left out grows busier than twice the least busy one
+	// exported: it takes that one's place, from zero; other keeps what it had.
+	clk.add(time.Minute)
+	tot.Add([]window.Summary{sum("10.0.0.3:80", 30)})
+	scrape(map[string]float64{"10.0.0.3:80": 30, "10.0.0.2:80": 12, Other: 12}, "10.0.0.1:80")
+
+	// An hour later any newcomer takes the place of an idle server.
 	clk.add(30 * time.Minute)
 	tot.Add([]window.Summary{sum("10.0.0.2:80", 1)})
 	clk.add(40 * time.Minute)
-	tot.Add([]window.Summary{sum("10.0.0.5:80", 16)})
-	gather(t, tot)
-	f = gather(t, tot)
-	if _, ok := value(f[conns], map[string]string{"server": "10.0.0.1:80"}); ok {
-		t.Error("the idle server is still exported")
-	}
-	if got, _ := value(f[conns], map[string]string{"server": "10.0.0.5:80"}); got != 16 {
-		t.Errorf("new server: %v connections, want 16", got)
-	}
-	if got, _ := value(f[conns], map[string]string{"server": "10.0.0.2:80"}); got != 3 {
-		t.Errorf("busy server: %v connections, want 3", got)
-	}
-	if got, _ := value(f[EvictedServers], nil); got != 1 {
-		t.Errorf("evicted %v, want 1", got)
+	tot.Add([]window.Summary{sum("10.0.0.5:80", 1)})
+	f = scrape(map[string]float64{"10.0.0.5:80": 1, "10.0.0.2:80": 13, Other: 12}, "10.0.0.3:80", "10.0.0.1:80")
+	if got, _ := value(f[EvictedServers], nil); got != 2 {
+		t.Errorf("evicted %v, want 2", got)
 	}
 }

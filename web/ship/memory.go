@@ -2,7 +2,6 @@ package ship
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
@@ -33,18 +32,19 @@ type memBatch struct {
 // least 1).
 func NewMemory(max int) *Memory { return &Memory{max: max} }
 
-// Put queues summaries as new batches, then drops the oldest batches while
-// more than max summaries wait.
-func (m *Memory) Put(_ context.Context, sums []window.Summary) error {
-	size := max(1, min(window.MaxBatchWindows, m.max))
+// PutBatch queues summaries as one batch under id (unless one is queued
+// under id already), then drops the oldest batches while more than max
+// summaries wait.
+func (m *Memory) PutBatch(_ context.Context, id string, sums []window.Summary) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for len(sums) > 0 {
-		n := min(len(sums), size)
-		m.batches = append(m.batches, memBatch{id: "local-" + rand.Text(), sums: sums[:n:n]})
-		m.windows += n
-		sums = sums[n:]
+	for _, b := range m.batches {
+		if b.id == id {
+			return nil
+		}
 	}
+	m.batches = append(m.batches, memBatch{id: id, sums: slices.Clone(sums)})
+	m.windows += len(sums)
 	for m.windows > m.max && len(m.batches) > 0 {
 		n := len(m.batches[0].sums)
 		m.windows -= n

@@ -2,8 +2,13 @@ package ship
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -18,16 +23,18 @@ type queue struct {
 	max  int
 	lost atomic.Uint64 // windows dropped because the queue was full
 
-	flushMu sync.Mutex // one flush at a time: the last one waits for the one in flight
-	mu      sync.Mutex
-	pending []window.Summary
-	wake    chan struct{}
+	flushMu  sync.Mutex // one flush at a time: the last one waits for the one in flight
+	mu       sync.Mutex
+	pending  []window.Summary
+	flushing int // windows taken from pending, not yet in the spool
+	wake     chan struct{}
 }
 
+// len counts the windows not in the spool yet.
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.pending)
+	return len(q.pending) + q.flushing
 }
 
 // Add queues one closed window; it never blocks on the spool. Call it from
@@ -53,7 +60,7 @@ func (s *Shipper) writeLoop(ctx context.Context) {
 			return
 		case <-s.queue.wake:
 		}
-		if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+		if err := s.flush(ctx, false); err != nil && ctx.Err() == nil {
 			slog.Error("spool write failed, keeping windows in memory", "err", err)
 			select {
 			case <-ctx.Done():
@@ -66,26 +73,62 @@ func (s *Shipper) writeLoop(ctx context.Context) {
 }
 
 // Flush writes every queued window to the spool now.
-func (s *Shipper) Flush(ctx context.Context) error {
+func (s *Shipper) Flush(ctx context.Context) error { return s.flush(ctx, true) }
+
+// flush writes queued windows to the spool in batches of chunk windows;
+// on a replay only full ones until the final flush, so that the batches
+// are the same at every run.
+func (s *Shipper) flush(ctx context.Context, final bool) error {
 	q := &s.queue
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
 	q.mu.Lock()
 	sums := q.pending
-	q.pending = nil
+	q.pending, q.flushing = nil, len(sums)
 	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.flushing = 0
+		q.mu.Unlock()
+	}()
+	chunk := min(spoolChunk, q.max)
 	for len(sums) > 0 {
-		n := min(len(sums), spoolChunk)
-		if err := s.cfg.Spool.Put(ctx, sums[:n]); err != nil {
+		n := min(len(sums), chunk)
+		if n < chunk && s.cfg.Replay != "" && !final {
+			break
+		}
+		if err := s.cfg.Spool.PutBatch(ctx, s.batchID(sums[:n]), sums[:n]); err != nil {
 			q.mu.Lock()
 			q.pending = append(sums, q.pending...)
 			q.mu.Unlock()
 			return fmt.Errorf("spool %d windows: %w", n, err)
 		}
 		sums = sums[n:]
+		q.mu.Lock()
+		q.flushing = len(sums)
+		q.mu.Unlock()
 		poke(s.newWork)
 	}
+	if len(sums) > 0 {
+		q.mu.Lock()
+		q.pending = append(sums, q.pending...)
+		q.mu.Unlock()
+	}
 	return nil
+}
+
+// batchID names a new batch: random, or on a replay a hash of the input
+// and of the windows.
+func (s *Shipper) batchID(sums []window.Summary) string {
+	if s.cfg.Replay == "" {
+		return rand.Text()
+	}
+	h := sha256.New()
+	io.WriteString(h, s.cfg.Replay)
+	if err := json.NewEncoder(h).Encode(sums); err != nil {
+		return rand.Text() // cannot happen: the spool encodes them the same way
+	}
+	return "r-" + hex.EncodeToString(h.Sum(nil)[:20])
 }
 
 // Finish is what a sensor does once its capture ended: spool what is

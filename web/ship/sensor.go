@@ -2,16 +2,17 @@ package ship
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
-	"github.com/pastmon/pastmon/capture"
-	"github.com/pastmon/pastmon/capture/live"
-	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/store"
 )
@@ -24,6 +25,10 @@ type SensorConfig struct {
 	Spool         string           // spool file
 	SpoolMax      int              // most windows spooled
 	Heartbeat     time.Duration    // 0: none (a file replayed)
+	// Replay is the capture file being replayed ("" when live): when it
+	// is a regular file, batch ids derive from its content and the windows
+	// (Config.Replay); a pipe cannot be read twice anyway.
+	Replay string
 }
 
 // Validate reports every setting that cannot work, as flag errors.
@@ -72,8 +77,16 @@ func StartSensor(ctx context.Context, cfg SensorConfig) (*Sensor, error) {
 	if n, err := spool.Depth(bg); err == nil && n > 0 {
 		slog.Info("spool holds windows from before", "spool", cfg.Spool, "windows", n)
 	}
+	var replay string
+	if st, err := os.Stat(cfg.Replay); err == nil && st.Mode().IsRegular() {
+		if replay, err = fileHash(cfg.Replay); err != nil {
+			spool.Close()
+			return nil, err
+		}
+	}
 	dest := NewHTTP("", cfg.Token)
-	sh := New(Config{Name: cfg.Name, Version: cfg.Version, Spool: spool, SpoolName: cfg.Spool, Dest: dest, QueueMax: cfg.SpoolMax})
+	sh := New(Config{Name: cfg.Name, Version: cfg.Version, Spool: spool, SpoolName: cfg.Spool, Dest: dest,
+		QueueMax: cfg.SpoolMax, Replay: replay})
 	dctx, stop := context.WithCancel(bg)
 	s := &Sensor{Shipper: sh, spool: spool, stop: stop}
 	s.wg.Go(func() { sh.Run(dctx) })
@@ -81,8 +94,10 @@ func StartSensor(ctx context.Context, cfg SensorConfig) (*Sensor, error) {
 		if cfg.Web != "" {
 			slog.Info("finding the web node in etcd: --web is only used without --etcd-endpoints", "web", cfg.Web)
 		}
+		etcd := cfg.Etcd
+		etcd.Token = cfg.Token // follow only registrations signed with it
 		s.wg.Go(func() {
-			err := discovery.Watch(dctx, cfg.Etcd, func(url string) {
+			err := discovery.Watch(dctx, etcd, func(url string) {
 				if dest.SetURL(url) {
 					sh.Retry()
 				}
@@ -117,6 +132,20 @@ func StartLocal(ctx context.Context, db Ingester, name, version string) *Sensor 
 	return s
 }
 
+// fileHash is the SHA-256 of a file's content, in hex.
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Close finishes delivery (see Shipper.Finish) and closes the spool: call
 // it once the capture ended.
 func (s *Sensor) Close(ctx context.Context, wait time.Duration, keep bool) error {
@@ -130,23 +159,4 @@ func (s *Sensor) Abort() error {
 	s.stop()
 	s.wg.Wait()
 	return s.spool.Close()
-}
-
-// LiveStats reports a live capture's figures in the sensor info: packets
-// and drops of src, flows of stats, and the last interfaces src listed (a
-// closed source lists none).
-func LiveStats(src *live.Source, stats *capture.LiveStats) func(*window.SensorInfo) {
-	var (
-		mu     sync.Mutex
-		ifaces []string
-	)
-	return func(info *window.SensorInfo) {
-		st := src.Stats()
-		mu.Lock()
-		defer mu.Unlock()
-		if now := src.Interfaces(); len(now) > 0 {
-			ifaces = now
-		}
-		info.Packets, info.Drops, info.Flows, info.Interfaces = st.Packets, st.Drops, stats.Snapshot().Flows, ifaces
-	}
 }

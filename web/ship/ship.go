@@ -41,8 +41,9 @@ const (
 // Spool is the durable queue of batches awaiting acknowledgement:
 // *store.Spool on a sensor, Memory on the web node.
 type Spool interface {
-	// Put stores summaries as new batches.
-	Put(ctx context.Context, sums []window.Summary) error
+	// PutBatch stores summaries as one batch under id, once: a batch
+	// already there under id stays as it is.
+	PutBatch(ctx context.Context, id string, sums []window.Summary) error
 	// Next returns the oldest batch (the same until it is acknowledged),
 	// or an error wrapping store.ErrNotFound when there is none.
 	Next(ctx context.Context) (id string, sums []window.Summary, err error)
@@ -61,8 +62,14 @@ type Config struct {
 	SpoolName     string // for messages: where undelivered windows stay
 	Dest          Destination
 	// QueueMax bounds the windows waiting in memory for the spool; when
-	// the spool cannot keep up the oldest are dropped and counted.
+	// the spool cannot keep up the oldest are dropped and counted. It also
+	// bounds a batch.
 	QueueMax int
+	// Replay, when not empty, identifies the input (a capture file's
+	// content hash): batches then take their ids from it and from their
+	// windows, and are cut at the same places every time, so that the same
+	// file read again (after SIGKILL, or twice) never counts twice.
+	Replay string
 }
 
 // Shipper queues, spools and delivers windows. Its methods are safe for
@@ -105,9 +112,15 @@ func (s *Shipper) Retry() { poke(s.retry) }
 // in packets, drops, flows and interfaces.
 func (s *Shipper) SetStats(f func(*window.SensorInfo)) { s.stats.Store(&f) }
 
-// Info is the sensor's health as every batch carries it.
+// Info is the sensor's health as every batch carries it: with the wall
+// clock (the web node shows the skew), the windows refused so far and the
+// spool rows moved aside as unreadable.
 func (s *Shipper) Info(ctx context.Context) window.SensorInfo {
-	info := window.SensorInfo{Name: s.cfg.Name, Version: s.cfg.Version, SpoolLost: s.Lost()}
+	info := window.SensorInfo{Name: s.cfg.Name, Version: s.cfg.Version, SpoolLost: s.Lost(),
+		Clock: time.Now(), WindowsRejected: s.Rejected()}
+	if c, ok := s.cfg.Spool.(interface{ Corrupt() uint64 }); ok {
+		info.SpoolCorrupt = c.Corrupt()
+	}
 	if f := s.stats.Load(); f != nil {
 		(*f)(&info)
 	}

@@ -2,6 +2,7 @@ package ship
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -217,9 +218,12 @@ func TestMemorySpoolBounded(t *testing.T) {
 	m := NewMemory(5)
 	sums := syntheticWindows(8)
 	for i := 0; i < len(sums); i += 2 {
-		if err := m.Put(ctx, sums[i:i+2]); err != nil {
+		if err := m.PutBatch(ctx, fmt.Sprint("b", i), sums[i:i+2]); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := m.PutBatch(ctx, "b6", sums[:2]); err != nil { // already there: kept once
+		t.Fatal(err)
 	}
 	if n, _ := m.Depth(ctx); n != 4 || m.Dropped() != 4 {
 		t.Fatalf("depth %d, dropped %d; want 4 and 4", n, m.Dropped())
@@ -305,4 +309,118 @@ func BenchmarkDelivery(b *testing.B) {
 		b.Fatalf("delivered %d windows, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "windows/s")
+}
+
+// TestRestartAfterLostAckCountsOnce: the web node stored a batch but its
+// answer was lost, and the sensor stopped; started again on its spool,
+// the sensor resends the batch under the same id and the web node counts
+// it once.
+func TestRestartAfterLostAckCountsOnce(t *testing.T) {
+	webURL, db := webNode(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	spool, err := store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := syntheticWindows(5)
+	if err := spool.Put(ctx, sums); err != nil {
+		t.Fatal(err)
+	}
+	id, batch, err := spool.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run's send reached the store; its answer never came back.
+	if _, err := NewHTTP(webURL, testToken).Send(ctx, &window.Batch{ID: id, Sensor: window.SensorInfo{Name: "s"}, Summaries: batch}); err != nil {
+		t.Fatal(err)
+	}
+	spool.Close()
+
+	spool, err = store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	sh := New(Config{Name: "s", Spool: spool, Dest: NewHTTP(webURL, testToken), QueueMax: 100})
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go sh.Run(runCtx)
+	if err := sh.WaitEmpty(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(servers) != len(sums) {
+		t.Fatalf("%d servers (%v), want %d", len(servers), err, len(sums))
+	}
+	for _, s := range servers {
+		if s.Connections != 100 {
+			t.Errorf("server %s: %d connections, want 100: counted twice", s.Server, s.Connections)
+		}
+	}
+}
+
+// TestRejectedWindowsDroppedAndReported: the web node refuses one window
+// of a batch; the shipper drops exactly that one, stores the others, and
+// its heartbeats report the refusal, its clock and the spool row it moved
+// aside as unreadable.
+func TestRejectedWindowsDroppedAndReported(t *testing.T) {
+	webURL, db := webNode(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	spool, err := store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.PutBatch(ctx, "rotten", syntheticWindows(1)); err != nil {
+		t.Fatal(err)
+	}
+	spool.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE spool SET data = 'not json' WHERE id = 'rotten'"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	spool, err = store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+
+	sh := New(Config{Name: "picky", Version: "test", Spool: spool, Dest: NewHTTP(webURL, testToken), QueueMax: 100})
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go sh.Run(runCtx)
+	sums := syntheticWindows(5)
+	sums[2].Start = sums[2].Start.Add(time.Second) // not on a 5-minute boundary
+	for _, s := range sums {
+		sh.Add(s)
+	}
+	if err := sh.WaitEmpty(runCtx); err != nil {
+		t.Fatalf("not delivered: %v (%v)", err, sh.LastError())
+	}
+	if sh.Rejected() != 1 || sh.Delivered() != 4 {
+		t.Errorf("rejected %d, delivered %d; want 1 and 4", sh.Rejected(), sh.Delivered())
+	}
+	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(servers) != 4 {
+		t.Fatalf("%d servers stored (%v), want the 4 valid ones", len(servers), err)
+	}
+	if err := sh.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sensors, err := db.Sensors(ctx)
+	if err != nil || len(sensors) != 1 {
+		t.Fatalf("sensors %+v (%v)", sensors, err)
+	}
+	got := sensors[0]
+	if got.WindowsRejected != 1 || got.SpoolCorrupt != 1 {
+		t.Errorf("sensor reports %d windows rejected, %d spool rows corrupt; want 1 and 1", got.WindowsRejected, got.SpoolCorrupt)
+	}
+	if !got.HasSkew || got.ClockSkew < -time.Minute || got.ClockSkew > time.Minute {
+		t.Errorf("clock skew %v (known %v), want about 0", got.ClockSkew, got.HasSkew)
+	}
 }
