@@ -83,17 +83,8 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("analyze: write: %w", recErr)
 	}
 	if !*conns {
-		var werr error
-		switch {
-		case *format == "json":
-			werr = totals.WriteJSON(out)
-		case *ops:
-			werr = totals.WriteOperations(out)
-		default:
-			werr = totals.WriteTable(out)
-		}
-		if werr != nil {
-			return fmt.Errorf("analyze: write: %w", werr)
+		if err := totals.Write(out, *format, *ops); err != nil {
+			return fmt.Errorf("analyze: write: %w", err)
 		}
 	}
 	if runErr != nil {

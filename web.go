@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -96,59 +94,13 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 // guessed.
 const minToken = 16
 
-// placeholders are the secrets the deploy files ship with, refused so that
-// a copied example never runs with a known password.
-var placeholders = []string{"change-me-to-a-long-random-string", "change-me-too", "change-me", "changeme", "admin"}
-
-// readSecret sets *v from file when given (one line; surrounding space
-// dropped); setting both is an error.
-func readSecret(v *string, file, flagName string) error {
-	if file == "" {
-		return nil
-	}
-	if *v != "" {
-		return fmt.Errorf("--%s and --%s-file: give one", flagName, flagName)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("--%s-file: %w", flagName, err)
-	}
-	if *v = strings.TrimSpace(string(b)); *v == "" {
-		return fmt.Errorf("--%s-file %s is empty", flagName, file)
-	}
-	return nil
-}
-
 // validateSecrets reads the secret files and checks the secrets.
 func (cfg *webConfig) validateSecrets() []error {
-	var errs []error
-	for _, f := range []struct {
-		v          *string
-		file, name string
-	}{{&cfg.Token, cfg.TokenFile, "token"}, {&cfg.AdminPassword, cfg.AdminPasswordFile, "admin-password"}} {
-		if err := readSecret(f.v, f.file, f.name); err != nil {
-			errs = append(errs, err)
-		}
-		if slices.Contains(placeholders, strings.ToLower(*f.v)) {
-			errs = append(errs, fmt.Errorf("--%s: %q is the example value of the deploy files: set a secret of your own", f.name, *f.v))
-		}
-	}
-	if cfg.Token != "" && len(cfg.Token) < minToken {
-		errs = append(errs, fmt.Errorf("--token: want at least %d characters (a long random string)", minToken))
-	}
-	if cfg.AdminPassword != "" && len(cfg.AdminPassword) < store.MinPasswordLen {
-		errs = append(errs, fmt.Errorf("--admin-password: want at least %d characters", store.MinPasswordLen))
-	}
-	for _, p := range strings.Split(cfg.TrustedProxies, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %v", p, err))
-			continue
-		}
-		cfg.trusted = append(cfg.trusted, pfx.Masked())
+	errs := append(cli.Secret(&cfg.Token, cfg.TokenFile, "token", minToken),
+		cli.Secret(&cfg.AdminPassword, cfg.AdminPasswordFile, "admin-password", store.MinPasswordLen)...)
+	var err error
+	if cfg.trusted, err = web.ParseProxies(cfg.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

@@ -82,8 +82,8 @@ func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownSt
 	return func() {
 		defer src.Close()
 		sensor := ship.StartLocal(ctx, db, name, Version)
-		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
-		if err := captureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
+		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush}
+		if err := ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
 			slog.Error("own sensor stopped", "err", err)
 			own.set("The web node's own sensor stopped: " + err.Error() + ". See the web node's log; restart it once fixed.")
 		}

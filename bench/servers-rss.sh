@@ -21,6 +21,13 @@ for _ in $(seq 50); do
 done
 rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 echo "servers stored: $n; RSS before: $(rss VmRSS) kB"
+# Mapped database pages count in RSS as file-backed pages (page cache the
+# kernel can reclaim); the anonymous part is the node's own memory. Sample
+# its peak while the requests run.
+(peak=0; while kill -0 $pid 2>/dev/null; do
+	a=$(rss RssAnon); [ "${a:-0}" -gt "$peak" ] && peak=$a && echo "$peak" >"$dir/anon-peak"
+	sleep 0.1
+done) &
 for round in 1 2; do
 	curls=
 	for q in "sort=worst&limit=1000" "sort=connections&limit=1000" "sort=server&limit=1000" \
@@ -30,5 +37,5 @@ for round in 1 2; do
 		curls="$curls $!"
 	done
 	wait $curls
-	echo "round $round: RSS $(rss VmRSS) kB (anonymous $(rss RssAnon), file $(rss RssFile)), peak RSS (VmHWM) $(rss VmHWM) kB"
+	echo "round $round: RSS $(rss VmRSS) kB (anonymous $(rss RssAnon), file $(rss RssFile)), peak RSS (VmHWM) $(rss VmHWM) kB, peak anonymous $(cat "$dir/anon-peak") kB"
 done

@@ -68,6 +68,7 @@ type DB struct {
 
 	stats struct{ batches, windows, duplicates, errors, rejected atomic.Uint64 }
 	bad   badRowStats
+	full  atomic.Pointer[error] // why writes fail now (a full disk), nil when they work
 
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only

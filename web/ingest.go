@@ -124,6 +124,10 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
 	res, err := s.ingestWindows(r.Context(), &b, now)
+	if errors.Is(err, store.ErrFull) {
+		s.log.Error("store batch: the database is full", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
+		return bad(http.StatusServiceUnavailable, "the web node's disk is full: keep the batch and retry later")
+	}
 	if err != nil {
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")

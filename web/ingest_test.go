@@ -14,6 +14,7 @@ import (
 	enc "github.com/DataDog/sketches-go/ddsketch/encoding"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
 )
 
 // goodBatchJSON is a valid batch with one window at start, as a sensor
@@ -225,4 +226,58 @@ func b64Sketch(count float64) string {
 	enc.EncodeVarint64(&b, 345)
 	enc.EncodeVarfloat64(&b, count)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// TestDiskFull: while the database cannot grow (its size capped at what
+// it holds, as a full disk would), ingest answers 503 (sensors keep the
+// batch) and /healthz 503 with the reason; once there is room the same
+// batch goes in, exactly once, and /healthz recovers.
+func TestDiskFull(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	e.ingest(batch("before", "s1", summary("192.0.2.1:80", start, 1, []float64{10}, nil)))
+	size, err := e.db.Size(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.LimitSize(t.Context(), size); err != nil {
+		t.Fatal(err)
+	}
+	var sums []window.Summary
+	for i := range 300 {
+		sums = append(sums, summary(fmt.Sprintf("198.51.100.%d:%d", i%250, 1000+i), start, 2, []float64{10, 20}, nil))
+	}
+	big := batch("while-full", "s1", sums...)
+	body := string(must(json.Marshal(big)))
+	post := func() reply {
+		return e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(body), "Authorization", "Bearer "+testToken)
+	}
+	if r := post(); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("ingest on a full disk: %d %s, want 503", r.status, r.body)
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/healthz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "full") {
+		t.Errorf("/healthz on a full disk: %d %s, want 503 saying why", r.status, r.body)
+	}
+	if err := NewClient(e.ts.URL, testToken).Send(t.Context(), big); err == nil {
+		t.Errorf("the client took a 503 for an acknowledgement")
+	}
+	if err := e.db.LimitSize(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the sensor's retry, and a duplicate of it
+		if r := post(); r.status != http.StatusOK {
+			t.Fatalf("ingest once there is room: %d %s", r.status, r.body)
+		}
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/healthz", nil); r.status != http.StatusOK {
+		t.Errorf("/healthz after room returned: %d %s", r.status, r.body)
+	}
+	list := must(e.db.ServerList(t.Context(), store.ServersQuery{From: start, To: start.Add(window.Width), Limit: 1000, Sort: store.SortServer}))
+	var conns uint64
+	for _, s := range list.Servers {
+		conns += s.Connections
+	}
+	if list.Matched != 301 || conns != 1+2*300 {
+		t.Errorf("after the disk filled: %d servers, %d connections; want 301 and %d (each window once)", list.Matched, conns, 1+2*300)
+	}
 }

@@ -165,13 +165,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: sort, Q: o.q,
 		Limit: overviewPage, Offset: min(o.page*overviewPage, store.MaxServersDepth-overviewPage), Ports: store.OnlyServers})
 	if err != nil {
-		s.fail(w, "list servers", err)
+		s.failPage(w, r, "list servers", err)
 		return
 	}
 	buckets, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: store.SortConnections,
 		Limit: store.MaxServersLimit, Ports: store.OnlyBuckets})
 	if err != nil {
-		s.fail(w, "list servers", err)
+		s.failPage(w, r, "list servers", err)
 		return
 	}
 	data := overviewData{Range: o.rng, Label: rangeLabel(o), From: o.from.Unix(), To: o.to.Unix(), Custom: o.custom, Sort: o.sort, Q: o.q}
@@ -207,7 +207,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	data.API = "/api/v1/servers?" + api.Encode()
 	if list.Matched == 0 && len(buckets.Servers) == 0 {
 		if data.Why, err = s.whyEmpty(r); err != nil {
-			s.fail(w, "list sensors", err)
+			s.failPage(w, r, "list sensors", err)
 			return
 		}
 	}

@@ -147,6 +147,12 @@ func (s *Server) fail(w http.ResponseWriter, what string, err error) {
 	writeJSONError(w, http.StatusInternalServerError, what+" failed; see the web node's log")
 }
 
+// failPage is fail for a page: browsers get the HTML error page.
+func (s *Server) failPage(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error(what, "err", err)
+	s.httpError(w, r, http.StatusInternalServerError, "Could not "+what+": see the web node's log.")
+}
+
 type loginData struct{ Next, Username string }
 
 // renderLogin shows the login form with a fresh double-submit CSRF token.

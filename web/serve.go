@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pastmon/pastmon/store"
@@ -89,4 +91,21 @@ func EnsureAdmin(ctx context.Context, db *store.DB, password string, log *slog.L
 		log.Info("created user admin with the password given by --admin-password")
 	}
 	return nil
+}
+
+// ParseProxies parses --trusted-proxies: comma-separated CIDRs of the
+// reverse proxies whose X-Forwarded-For names the client.
+func ParseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %v", p, err)
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, nil
 }

@@ -202,7 +202,15 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
+// healthz answers 503 while the database cannot be written (a full
+// disk), saying why, so that an orchestrator or an operator notices; the
+// sensors keep their data meanwhile (ingest answers 503 too).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.db.WriteFailure(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "version": s.cfg.Version,
+			"error": "the database cannot be written (disk full?): " + err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": s.cfg.Version})
 }
 

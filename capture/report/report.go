@@ -124,6 +124,19 @@ func toJSON(s *window.Summary) serverJSON {
 	}
 }
 
+// Write prints the totals as format "json", else as a table: of servers,
+// or with ops of their top operations.
+func (t Totals) Write(w io.Writer, format string, ops bool) error {
+	switch {
+	case format == "json":
+		return t.WriteJSON(w)
+	case ops:
+		return t.WriteOperations(w)
+	default:
+		return t.WriteTable(w)
+	}
+}
+
 // WriteJSON prints {"servers":[...]}, indented. It writes one server at a
 // time, so that a capture of many servers (a host sweep) does not hold its
 // whole output in memory.
