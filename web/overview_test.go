@@ -39,7 +39,7 @@ func TestOverviewOrderPagesBuckets(t *testing.T) {
 	}
 	e.ingest(batch("ov-1", "s1", sums...))
 	scan := summary("10.9.9.9:0", start, 300, nil, nil)
-	scan.Refused, scan.Unanswered = 200, 100
+	scan.Established, scan.Refused, scan.Unanswered = 0, 200, 100 // a bucket counts only failed attempts
 	ans := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(string(must(json.Marshal(batch("ov-2", "s1", scan))))),
 		"Authorization", "Bearer "+testToken)
 	var got0 ingestAnswer

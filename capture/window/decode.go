@@ -168,7 +168,9 @@ func rebin(old, s *sketch) {
 	s.zero += old.zero
 	old.forEach(func(i int, c float64) {
 		lo, hi := legacyMapping.LowerBound(i), legacyMapping.LowerBound(i+1)
-		k0, k1 := keyOf(lo), keyOf(math.Nextafter(hi, 0))
+		// Clamped to maxIndex, so that the result always encodes
+		// into a sketch that decodes.
+		k0, k1 := min(keyOf(lo), maxIndex), min(keyOf(math.Nextafter(hi, 0)), maxIndex)
 		left := c
 		for k := k0; k <= k1 && left > 0; k++ {
 			n := left
