@@ -30,7 +30,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
-	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 // The web command tests run "pastmon web" as a separate process (this test
@@ -181,7 +181,7 @@ func TestWebTwiceOnSameFile(t *testing.T) {
 	if !strings.Contains(first.stderr.String(), "must be changed at first login") {
 		t.Errorf("first start without --admin-password does not say admin/admin must be changed: %s", first.stderr)
 	}
-	if err := web.NewClient("http://"+first.addr, "tok-0123456789abcdef").Send(t.Context(), webTestBatch("twice-1")); err != nil {
+	if _, err := ship.NewHTTP("http://"+first.addr, "tok-0123456789abcdef").Send(t.Context(), webTestBatch("twice-1")); err != nil {
 		t.Fatalf("ingest into the first process: %v", err)
 	}
 

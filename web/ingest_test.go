@@ -15,6 +15,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 // goodBatchJSON is a valid batch with one window at start, as a sensor
@@ -161,32 +162,33 @@ func TestIngestDisabledWithoutToken(t *testing.T) {
 	assertNothingStored(t, e)
 }
 
-// TestClientAgainstServer drives the ingest client against the real
-// handler: acknowledged, duplicate, rejected for good, and retryable.
+// TestClientAgainstServer drives the sensors' ingest client against the
+// real handler: acknowledged, duplicate, a window refused alone, and
+// answers that keep the batch for a retry.
 func TestClientAgainstServer(t *testing.T) {
 	e := newEnv(t, testAdminPW)
 	start := window.Start(e.clock.Now()).Add(-window.Width)
 	ctx := context.Background()
-	c := NewClient(e.ts.URL, testToken)
+	c := ship.NewHTTP(e.ts.URL, testToken)
 	b := batch("c-1", "sensor-c", summary("198.51.100.7:5432", start, 2, []float64{10, 20}, nil))
-	if err := c.Send(ctx, b); err != nil {
+	if _, err := c.Send(ctx, b); err != nil {
 		t.Fatalf("first send: %v", err)
 	}
-	if err := c.Send(ctx, b); err != nil {
+	if _, err := c.Send(ctx, b); err != nil {
 		t.Fatalf("duplicate send: %v", err)
 	}
 	// An invalid window is refused alone; its batch is acknowledged.
 	bad := batch("c-2", "sensor-c", summary("198.51.100.7:5432", start.Add(time.Second), 1, nil, nil))
-	if err := c.Send(ctx, bad); err != nil {
-		t.Fatalf("batch with an unaligned window: %v, want it acknowledged", err)
+	if reply, err := c.Send(ctx, bad); err != nil || len(reply.Rejected) != 1 || reply.Rejected[0].Index != 0 {
+		t.Fatalf("batch with an unaligned window: %+v, %v; want it acknowledged with window 0 refused", reply, err)
 	}
-	var rej *RejectedError
-	if err := c.Send(ctx, &window.Batch{Sensor: bad.Sensor}); !errors.As(err, &rej) || rej.Status != 400 || !strings.Contains(rej.Message, "batch id") {
-		t.Fatalf("batch without an id: %v, want a RejectedError 400", err)
+	var se *ship.StatusError
+	if _, err := c.Send(ctx, &window.Batch{Sensor: bad.Sensor}); !errors.As(err, &se) || se.Status != 400 || !strings.Contains(se.Message, "batch id") {
+		t.Fatalf("batch without an id: %v, want a 400 kept for a retry", err)
 	}
-	wrong := NewClient(e.ts.URL, "not-the-token")
-	if err := wrong.Send(ctx, b); err == nil || errors.As(err, &rej) {
-		t.Fatalf("wrong token: %v, want a retryable error", err)
+	wrong := ship.NewHTTP(e.ts.URL, "not-the-token")
+	if _, err := wrong.Send(ctx, b); !errors.As(err, &se) || se.Status != 401 {
+		t.Fatalf("wrong token: %v, want a 401 kept for a retry", err)
 	}
 	if st := e.db.Stats(); st.Batches != 2 || st.Duplicates != 1 || st.Windows != 1 {
 		t.Fatalf("store stats %+v, want 2 batches, 1 duplicate, 1 window", st)
@@ -258,7 +260,7 @@ func TestDiskFull(t *testing.T) {
 	if r := e.do(http.DefaultClient, http.MethodGet, "/healthz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "full") {
 		t.Errorf("/healthz on a full disk: %d %s, want 503 saying why", r.status, r.body)
 	}
-	if err := NewClient(e.ts.URL, testToken).Send(t.Context(), big); err == nil {
+	if _, err := ship.NewHTTP(e.ts.URL, testToken).Send(t.Context(), big); err == nil {
 		t.Errorf("the client took a 503 for an acknowledgement")
 	}
 	if err := e.db.LimitSize(t.Context(), 0); err != nil {

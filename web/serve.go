@@ -14,6 +14,11 @@ import (
 	"github.com/pastmon/pastmon/store"
 )
 
+// IngestPath is the route sensors post batches to: ship.IngestPath, which
+// web/ship's tests keep from being imported here (TestClientAgainstServer
+// fails if they differ).
+const IngestPath = "/api/v1/ingest"
+
 // Listen binds addr (so that a port in use fails before anything else
 // starts); with certFile and keyFile it serves HTTPS.
 func Listen(addr, certFile, keyFile string) (net.Listener, error) {

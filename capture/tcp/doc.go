@@ -39,6 +39,15 @@
 // WellKnownPorts). Otherwise the connection counts in Connections (under the
 // side with the lower port) and nothing else; it is not timed.
 //
+// Closed ports (DESIGN's Limits): a connection refused or unanswered at a
+// port that this tracker has not seen complete a handshake counts under its
+// host's closed-ports bucket, the server with port 0 (shown ip:*), so that a
+// port scan or SYN flood makes one server per host, not one per port. Such
+// a connection's server is decided by its outcome: until the SYN is
+// answered, refused or given up, nothing of it is counted. At most
+// MaxListeners servers are remembered; segments from or to port 0 are
+// ignored (Stats.PortZero).
+//
 // # Turns
 //
 // A request is the run of client payload that follows the handshake (or a
@@ -86,7 +95,8 @@
 // at the echoing packet; refused at the RST; unanswered when the timeout,
 // eviction or end of input decides it; syn_retries, resets, retransmits and
 // bytes at their packet. Every connection counts once in connections, at its
-// first packet; one picked up mid-stream counts in no outcome (established,
+// first packet's time (when its server waits for its outcome, it is counted
+// then, still at that time); one picked up mid-stream counts in no outcome (established,
 // refused, unanswered), since its handshake was not seen. Bytes count payload
 // as the IP header gives it, retransmissions included.
 //
