@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -238,6 +239,10 @@ func ingestBrowserFixture(t *testing.T, e *env) browserFixture {
 			f.sums = append(f.sums, summary(f.slow, start, 3, seq(300, 10, 5), seq(90000, 1000, 10)))
 		}
 	}
+	// A scanned host: its closed ports fold into one bucket line.
+	scan := window.Summary{Server: netip.MustParseAddrPort("10.20.30.99:0"), Start: window.Start(now).Add(-window.Width)}
+	scan.Connections, scan.Refused, scan.Unanswered = 900, 600, 300
+	f.sums = append(f.sums, scan)
 	e.ingest(batch("browser-1", "browser-sensor", f.sums...))
 	return f
 }
@@ -469,6 +474,18 @@ func (b *browser) checkOverviewMatchesAPI() {
 	if err := json.Unmarshal([]byte(body), &api); err != nil {
 		b.t.Fatalf("%s: %v\n%s", apiURL, err, body)
 	}
+	// The page folds the closed-port buckets (ip:0) into one line.
+	var refused, unanswered float64
+	api.Servers = slices.DeleteFunc(api.Servers, func(s apiServer) bool {
+		if strings.HasSuffix(s.Server, ":0") {
+			refused, unanswered = refused+s.Refused, unanswered+s.Unanswered
+			return true
+		}
+		return false
+	})
+	if got := eval[[]float64](b, `(() => { const d = document.getElementById('buckets'); return d ? [+d.dataset.refused, +d.dataset.unanswered] : [0, 0] })()`); got[0] != refused || got[1] != unanswered {
+		b.t.Errorf("closed-port buckets on the page: %v refused and unanswered, API %v and %v", got, refused, unanswered)
+	}
 	if len(page) == 0 || len(page) != len(api.Servers) {
 		b.t.Fatalf("overview shows %d servers, API %d", len(page), len(api.Servers))
 	}
@@ -550,6 +567,8 @@ func (b *browser) checkOperationsMatchAPI() {
 type apiServer struct {
 	Server       string                  `json:"server"`
 	Connections  float64                 `json:"connections"`
+	Refused      float64                 `json:"refused"`
+	Unanswered   float64                 `json:"unanswered"`
 	Transactions float64                 `json:"transactions"`
 	ClientErrors float64                 `json:"client_errors"`
 	ServerErrors float64                 `json:"server_errors"`
