@@ -34,7 +34,11 @@ func (a *Aggregator) TxnID(id uint32, ts int64, tx *proto.Txn) {
 		s.Protocol = tx.Protocol.String()
 	}
 	if tx.Status != "" {
-		s.Statuses = window.AddStatus(s.Statuses, tx.Status, 1)
+		if s.Statuses != nil && len(s.Statuses) < window.MaxStatuses-1 {
+			s.Statuses[tx.Status]++ // room for any status: one map operation
+		} else {
+			s.Statuses = window.AddStatus(s.Statuses, tx.Status, 1)
+		}
 	}
 	switch tx.Result {
 	case proto.ClientError:

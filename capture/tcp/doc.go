@@ -4,7 +4,10 @@
 // established connections, and request/response turns (response_time,
 // transfer_time), plus the per-connection outcomes and counters. It reports
 // what it measures to a Sink, attributed to the server (ip:port) of each
-// connection; it does not aggregate, keep windows or look at payload bytes.
+// connection; it does not aggregate or keep windows. With Config.Proto set,
+// it hands each connection's new payload to its application protocol
+// parser (package proto) and each transaction's name to a TxnSink; it does
+// not read payload bytes itself.
 //
 // # Flow table
 //
@@ -57,6 +60,12 @@
 // response. A request still waiting for its response when the connection
 // ends is not a transaction (it appears in connection records with null
 // timings).
+//
+// With the protocol parsers on, one thing changes: a server segment that
+// holds only an interim response (HTTP 1xx, such as 100 Continue) neither
+// begins a response nor ends the request, which goes on with its body.
+// Every other turn, and every timing, is the same with the parsers as
+// without.
 //
 // A segment whose end (seq+len) is not above the highest end seen in its
 // direction is a retransmission: it counts in retransmits and bytes, and never
