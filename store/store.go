@@ -47,16 +47,17 @@ var (
 // and schema checks only.
 const quickCheckMaxBytes = 2 << 30
 
-// The writer keeps up to 64 MiB of pages, each reader 8 MiB (which also
+// The writer keeps up to 16 MiB of pages, each reader 8 MiB (which also
 // bounds a sort before it spills to disk); every connection maps the first
-// 64 MiB of the file (no system call per page read there) and reads the
-// rest into its cache. Mapped pages count in the process's RSS, so a large
-// database read through an unbounded map (by a listing, or the rollup)
-// would make the web node's memory grow with the file (DESIGN.md's Limits).
+// 8 MiB of the file (no system call per page read there: the schema and
+// the hot tables) and reads the rest into its cache. Mapped pages count in
+// the process's RSS once per connection that maps them, and cached ones
+// once per cache, so large maps and caches would make the web node's
+// memory grow with the file and the pool (DESIGN.md's Limits).
 const (
-	cacheSize     = "_pragma=cache_size(-65536)"
+	cacheSize     = "_pragma=cache_size(-16384)"
 	readCacheSize = "_pragma=cache_size(-8192)"
-	mmapSize      = "_pragma=mmap_size(67108864)"
+	mmapSize      = "_pragma=mmap_size(8388608)"
 )
 
 // DB is an open pastmon database. It is safe for concurrent use.

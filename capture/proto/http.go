@@ -93,10 +93,15 @@ func looksHTTP(data []byte, client bool) Match {
 }
 
 func (s *httpState) client(c *Conn, t *Tables, data []byte, n int, run bool) {
-	s.walk(c, t, 0, data, n, run)
+	if !s.side[0].inBody(n) {
+		s.walk(c, t, 0, data, n, run)
+	}
 }
 
 func (s *httpState) server(c *Conn, t *Tables, data []byte, n int, run bool) (interim bool) {
+	if s.side[1].inBody(n) {
+		return false
+	}
 	s.final = false
 	start := s.side[1].st == hsStart || run && resyncs(s.side[1].st)
 	s.walk(c, t, 1, data, n, run)
@@ -126,6 +131,16 @@ func (s *httpState) walk(c *Conn, t *Tables, d int, data []byte, n int, run bool
 		}
 	}
 	s.skipUnseen(h, unseen)
+}
+
+// inBody consumes a segment of n bytes that lies wholly inside the body
+// being read, the most common segment of all.
+func (h *httpSide) inBody(n int) bool {
+	if (h.st == hsBody || h.st == hsChunkData) && uint64(n) < h.left {
+		h.left -= uint64(n)
+		return true
+	}
+	return h.st == hsUntilClose || h.st == hsOpaque
 }
 
 // resyncs reports whether a side in state st starts over at a new run.
