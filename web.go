@@ -43,6 +43,9 @@ const (
 	// well beyond the 5-minute rows.
 	hourlyRetention = 400 * 24 * time.Hour
 	maintainEvery   = 5 * time.Minute
+	// writableEvery is how often a database opened read-only on a full
+	// disk is tried for writing again.
+	writableEvery   = 30 * time.Second
 	shutdownTimeout = 10 * time.Second
 )
 
@@ -188,6 +191,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)
 	}
+	go web.WatchWritable(ctx, db, writableEvery, log)
 	maintained := make(chan struct{})
 	go func() {
 		defer close(maintained)
