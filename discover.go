@@ -9,47 +9,31 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/discovery"
+	"github.com/pastmon/pastmon/internal/cli"
 )
 
 // discoverCommand is "pastmon discover": it prints the URL the web node
 // registered in etcd, for scripts and ExecStartPre gates.
 type discoverCommand struct{ stdout, stderr io.Writer }
 
-// discoverError is a lookup that found no usable web node: exit status 1.
-type discoverError struct{ err error }
-
-func (e *discoverError) Error() string { return e.err.Error() }
-func (e *discoverError) Unwrap() error { return e.err }
-func (e *discoverError) ExitCode() int { return 1 }
-
 func (c *discoverCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet("discover", c.stderr)
-	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd endpoints (h:2379 or https://h:2379)")
-	key := fs.String("etcd-key", discovery.DefaultKey, "etcd key the web node registers under")
-	caCert := fs.String("etcd-cacert", "", "CA certificate (PEM) that signed etcd's certificate")
-	cert := fs.String("etcd-cert", "", "client certificate (PEM) when etcd requires one")
-	certKey := fs.String("etcd-cert-key", "", "key (PEM) of --etcd-cert")
+	fs := cli.NewFlagSet("discover", c.stderr)
+	var cfg discovery.Config
+	cli.EtcdFlags(fs, &cfg)
 	timeout := fs.Duration("timeout", 5*time.Second, "give up when etcd has not answered within this time")
 	check := fs.Bool("check", false, "validate the flags and exit")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("discover: unexpected arguments %q: %w", fs.Args(), errUsage)
+		return fmt.Errorf("discover: unexpected arguments %q: %w", fs.Args(), cli.ErrUsage)
 	}
 	if *timeout <= 0 {
-		return fmt.Errorf("discover: --timeout %v: want a positive duration: %w", *timeout, errUsage)
+		return fmt.Errorf("discover: --timeout %v: want a positive duration: %w", *timeout, cli.ErrUsage)
 	}
-	cfg := discovery.Config{
-		Endpoints:   discovery.SplitEndpoints(*endpoints),
-		Key:         *key,
-		CACert:      *caCert,
-		Cert:        *cert,
-		CertKey:     *certKey,
-		DialTimeout: *timeout,
-	}
+	cfg.DialTimeout = *timeout
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("discover: %w (set --etcd-endpoints and --etcd-key): %w", err, errUsage)
+		return fmt.Errorf("discover: %w (set --etcd-endpoints and --etcd-key): %w", err, cli.ErrUsage)
 	}
 	if *check {
 		fmt.Fprintln(c.stdout, "discover: configuration ok")
@@ -57,7 +41,7 @@ func (c *discoverCommand) Run(ctx context.Context, args []string) error {
 	}
 	v, err := discovery.Lookup(ctx, cfg)
 	if err != nil {
-		return &discoverError{describeLookupError(cfg, err)}
+		return cli.Exit(1, describeLookupError(cfg, err)) // no usable web node
 	}
 	fmt.Fprintln(c.stdout, v.URL)
 	return nil

@@ -5,15 +5,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/pastmon/pastmon/internal/cli"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -24,9 +23,6 @@ var Version = "dev"
 type command interface {
 	Run(ctx context.Context, args []string) error
 }
-
-// errUsage reports bad flags or arguments; main exits 2 on it.
-var errUsage = errors.New("usage")
 
 func commands(stdout, stderr io.Writer) map[string]command {
 	return map[string]command{
@@ -71,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			if _, ok := cmds[rest[0]]; ok {
-				return exitCode(cmds[rest[0]].Run(ctx, []string{"--help"}), stderr)
+				return cli.ExitCode(cmds[rest[0]].Run(ctx, []string{"--help"}), stderr)
 			}
 		}
 		fmt.Fprint(stdout, usage)
@@ -82,76 +78,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pastmon: unknown command %q\n\n%s", name, usage)
 		return 2
 	}
-	return exitCode(cmd.Run(ctx, rest), stderr)
-}
-
-func exitCode(err error, stderr io.Writer) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "pastmon: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "pastmon: %v\n", err)
-		var ec interface{ ExitCode() int }
-		if errors.As(err, &ec) {
-			return ec.ExitCode()
-		}
-		return 1
-	}
-}
-
-// parseFlags parses args into fs, then fills every flag not given on the
-// command line from PASTMON_<FLAG> (upper case, '-' → '_'). Bad flags print
-// the error and the flag set's usage and return errUsage.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%s: %v: %w", fs.Name(), err, errUsage)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		env := "PASTMON_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %v", env, v, err))
-			}
-		}
-	})
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		fmt.Fprintln(fs.Output(), err)
-		fs.Usage()
-		return fmt.Errorf("%s: %w: %w", fs.Name(), err, errUsage)
-	}
-	return nil
-}
-
-// newFlagSet returns a flag set that reports errors and usage on w and lets
-// parseFlags decide the exit code.
-func newFlagSet(name string, w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.Usage = func() {
-		fmt.Fprintf(w, "Usage of pastmon %s:\n", name)
-		fs.PrintDefaults()
-	}
-	return fs
+	return cli.ExitCode(cmd.Run(ctx, rest), stderr)
 }
 
 type versionCommand struct{ stdout io.Writer }
 
 func (c *versionCommand) Run(ctx context.Context, args []string) error {
-	fs := newFlagSet("version", c.stdout)
-	if err := parseFlags(fs, args); err != nil {
+	fs := cli.NewFlagSet("version", c.stdout)
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "pastmon %s\n", Version)

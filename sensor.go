@@ -7,37 +7,39 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
+	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/live"
+	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
-	"github.com/pastmon/pastmon/discovery"
-	"github.com/pastmon/pastmon/store"
-	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/internal/cli"
+	"github.com/pastmon/pastmon/web/otlp"
+	"github.com/pastmon/pastmon/web/promexport"
+	"github.com/pastmon/pastmon/web/sensorhttp"
+	"github.com/pastmon/pastmon/web/ship"
 )
-
-const defaultEtcdKey = "/services/website/pastmon-web@1"
 
 // sensorCommand is "pastmon sensor": capture (live or from a file), spool
 // closed windows locally, and deliver them to the web node.
 type sensorCommand struct{ stdout, stderr io.Writer }
 
 type sensorConfig struct {
-	Interface, Read, Filter        string
-	Web, Token, Spool, Name        string
-	Etcd                           discovery.Config
-	SpoolMax, Snaplen, MaxFlows    int
-	Heartbeat, ShutdownWait, Flush time.Duration
-	Check                          bool
+	ship.SensorConfig
+	Interface, Read, Filter string
+	MetricsListen           string // "": no /metrics or /healthz
+	MetricsToken            string
+	OTLP                    otlp.Config
+	Snaplen, MaxFlows       int
+	ShutdownWait, Flush     time.Duration
+	Check                   bool
 }
 
 func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
-	fs := newFlagSet("sensor", c.stderr)
+	fs := cli.NewFlagSet("sensor", c.stderr)
 	fs.Usage = func() {
 		fmt.Fprint(c.stderr, "Usage: pastmon sensor [flags] [tcpdump filter expression ...]\n\n")
 		fs.PrintDefaults()
@@ -49,38 +51,17 @@ func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Spool, "spool", "sensor-spool.db", "local spool file (SQLite) for windows not yet delivered")
 	fs.StringVar(&cfg.Name, "name", "", "sensor name (default: the host name)")
 	fs.IntVar(&cfg.SpoolMax, "spool-max", 100000, "most windows kept in the spool; the oldest are dropped first")
-	fs.IntVar(&cfg.Snaplen, "snaplen", 256, "bytes captured per packet")
-	fs.IntVar(&cfg.MaxFlows, "max-flows", 1000000, "most TCP connections tracked at once")
+	cli.SnaplenFlag(fs, &cfg.Snaplen, "bytes captured per packet")
+	fs.IntVar(&cfg.MaxFlows, "max-flows", tcp.DefaultMaxFlows, "most TCP connections tracked at once")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", time.Minute, "interval of health reports to the web node")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "at exit (and after --read), how long to keep delivering before leaving windows spooled")
 	fs.DurationVar(&cfg.Flush, "flush-interval", 0, "also ship partial windows every this much packet time (0: only closed 5-minute windows); the web node merges the parts")
-	fs.Var(endpoints{&cfg.Etcd.Endpoints}, "etcd-endpoints", "comma-separated etcd `endpoints` (h:2379,...) to find the web node in (instead of --web)")
-	fs.StringVar(&cfg.Etcd.Key, "etcd-key", defaultEtcdKey, "etcd key the web node registers under")
-	fs.StringVar(&cfg.Etcd.CACert, "etcd-cacert", "", "CA certificate for etcd TLS")
-	fs.StringVar(&cfg.Etcd.Cert, "etcd-cert", "", "client certificate for etcd TLS")
-	fs.StringVar(&cfg.Etcd.CertKey, "etcd-cert-key", "", "client key for etcd TLS")
+	cli.EtcdFlags(fs, &cfg.Etcd)
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus: this sensor's windows and health) and GET /healthz at this `address` (empty: off)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token scrapers must send to --metrics-listen's /metrics")
+	cli.OTLPFlags(fs, &cfg.OTLP)
 	fs.BoolVar(&cfg.Check, "check", false, "validate the flags and exit")
 	return fs
-}
-
-// endpoints is a comma-separated list flag.
-type endpoints struct{ list *[]string }
-
-func (e endpoints) String() string {
-	if e.list == nil {
-		return ""
-	}
-	return strings.Join(*e.list, ",")
-}
-
-func (e endpoints) Set(s string) error {
-	*e.list = nil
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*e.list = append(*e.list, p)
-		}
-	}
-	return nil
 }
 
 func (cfg *sensorConfig) validate() error {
@@ -89,27 +70,11 @@ func (cfg *sensorConfig) validate() error {
 	if cfg.Read == "" && cfg.Interface == "" {
 		bad("need --interface or --read")
 	}
-	if cfg.Web == "" && len(cfg.Etcd.Endpoints) == 0 {
-		bad("need --web URL or --etcd-endpoints to reach the web node")
+	if err := cfg.SensorConfig.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	if cfg.Web != "" {
-		if u, err := url.Parse(cfg.Web); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("--web %q: want http://host:port or https://host:port", cfg.Web)
-		}
-	}
-	if len(cfg.Etcd.Endpoints) > 0 {
-		if err := cfg.Etcd.Validate(); err != nil {
-			bad("%v", err)
-		}
-	}
-	if cfg.Spool == "" {
-		bad("--spool must not be empty")
-	}
-	if cfg.SpoolMax < 1 {
-		bad("--spool-max %d: want at least 1", cfg.SpoolMax)
-	}
-	if cfg.Snaplen < 64 || cfg.Snaplen > 262144 {
-		bad("--snaplen %d: want 64 to 262144", cfg.Snaplen)
+	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.MaxFlows < 1 {
 		bad("--max-flows %d: want at least 1", cfg.MaxFlows)
@@ -123,13 +88,24 @@ func (cfg *sensorConfig) validate() error {
 	if cfg.Flush != 0 && cfg.Flush < time.Second {
 		bad("--flush-interval %s: want 0 or at least 1s", cfg.Flush)
 	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			bad("--metrics-listen %q: want [host]:port: %v", cfg.MetricsListen, err)
+		}
+		if cfg.MetricsToken == "" {
+			bad("--metrics-listen needs --metrics-token (the bearer token scrapers send)")
+		}
+	}
+	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.Read != "" {
 		if _, err := os.Stat(cfg.Read); err != nil && cfg.Read != "-" {
 			bad("--read: %v", err)
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("sensor: %w: %w", errors.Join(errs...), errUsage)
+		return fmt.Errorf("sensor: %w: %w", errors.Join(errs...), cli.ErrUsage)
 	}
 	return nil
 }
@@ -137,7 +113,7 @@ func (cfg *sensorConfig) validate() error {
 func (c *sensorCommand) Run(ctx context.Context, args []string) error {
 	var cfg sensorConfig
 	fs := c.flags(&cfg)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	cfg.Filter = strings.Join(fs.Args(), " ")
@@ -160,165 +136,157 @@ func (c *sensorCommand) Run(ctx context.Context, args []string) error {
 // runSensor captures until ctx is done (or the file ends), then delivers
 // what is spooled for at most cfg.ShutdownWait.
 func runSensor(ctx context.Context, cfg *sensorConfig) error {
-	// The spool and delivery outlive ctx: at shutdown they keep going for
-	// the shutdown wait.
-	bg := context.WithoutCancel(ctx)
-	spool, err := store.OpenSpool(bg, cfg.Spool, cfg.SpoolMax)
+	if cfg.Read != "" {
+		cfg.Heartbeat = 0 // a replay reports in its batches
+		cfg.Replay = cfg.Read
+	}
+	cfg.Version = Version
+	sensor, err := ship.StartSensor(ctx, cfg.SensorConfig)
 	if err != nil {
-		return fmt.Errorf("open spool %s: %w", cfg.Spool, err)
+		return err
 	}
-	defer spool.Close()
-	if n, err := spool.Depth(bg); err == nil && n > 0 {
-		slog.Info("spool holds windows from before", "spool", cfg.Spool, "windows", n)
+	metrics, err := startMetrics(cfg, sensor.Shipper)
+	if err != nil {
+		sensor.Abort()
+		return err
 	}
-
-	ship := newShipper(spool, web.NewClient(cfg.Web, cfg.Token), cfg.Name)
-	writer := newSpoolWriter(spool, ship, cfg.SpoolMax)
-
-	deliverCtx, stopDelivery := context.WithCancel(bg)
-	var wg sync.WaitGroup
-	defer func() { stopDelivery(); wg.Wait() }()
-	wg.Go(func() { ship.Run(deliverCtx) })
-	wg.Go(func() { writer.Run(deliverCtx) })
-	if len(cfg.Etcd.Endpoints) > 0 {
-		if cfg.Web != "" {
-			slog.Info("finding the web node in etcd: --web is only used without --etcd-endpoints", "web", cfg.Web)
+	if metrics != nil {
+		defer metrics.close()
+	}
+	// Delivery outlives ctx: at shutdown it goes on for the shutdown wait.
+	bg := context.WithoutCancel(ctx)
+	exp, err := startOTLP(ctx, &cfg.OTLP)
+	if err != nil {
+		sensor.Abort()
+		return fmt.Errorf("sensor: %w", err)
+	}
+	defer closeOTLP(bg, exp, cfg.ShutdownWait)
+	onWindow := metrics.onWindow(sensor.Shipper.Add)
+	if exp != nil {
+		next, me := onWindow, otlp.Sensor{Name: cfg.Name, Version: Version}
+		onWindow = func(s window.Summary) {
+			exp.Add(me, []window.Summary{s})
+			next(s)
 		}
-		wg.Go(func() { watchWebNode(deliverCtx, cfg.Etcd, ship) })
-	} else {
-		ship.SetURL(cfg.Web)
 	}
-	if cfg.Read == "" {
-		wg.Go(func() { ship.RunHeartbeat(deliverCtx, cfg.Heartbeat) })
-	}
-
-	started, capErr := captureInto(ctx, cfg, ship, writer.Add)
+	metrics.running(true)
+	started, capErr := captureInto(ctx, cfg, sensor.Shipper, onWindow)
+	metrics.running(false)
 	if !started {
+		sensor.Abort()
 		return capErr // nothing captured: no reason to wait for delivery
 	}
-	if err := writer.Flush(bg); err != nil {
-		capErr = errors.Join(capErr, fmt.Errorf("windows lost at exit: %w", err))
-	}
-	ship.Wake()
-	ship.RetryNow()
 	if capErr != nil {
 		slog.Error("capture stopped: delivering what was captured", "err", capErr)
 	}
 	// What was captured is delivered even after a capture error.
-	err = drain(bg, cfg, ship)
-	loss := lossError(ship)
-	if cfg.Read == "" {
-		// A live sensor asked to stop: what is left goes at the next
-		// start, and losses were reported all along in the heartbeats.
-		if err != nil {
-			slog.Warn("stopping with windows still spooled", "err", err)
-		}
-		if loss != nil {
-			slog.Warn("windows were lost while running", "err", loss)
-		}
-		err, loss = nil, nil
-		hctx, cancel := context.WithTimeout(bg, 2*time.Second)
-		_ = ship.Heartbeat(hctx) // the web node sees the final figures
-		cancel()
-	}
-	return errors.Join(capErr, err, loss)
+	return errors.Join(capErr, sensor.Close(bg, cfg.ShutdownWait, cfg.Read == ""))
 }
 
-// drain delivers until the spool is empty or the shutdown wait is over.
-func drain(ctx context.Context, cfg *sensorConfig, ship *shipper) error {
-	wctx, cancel := context.WithTimeout(ctx, cfg.ShutdownWait)
-	defer cancel()
-	if ship.WaitEmpty(wctx) == nil {
-		slog.Info("everything delivered", "windows", ship.delivered.Load(), "url", ship.URL())
-		return nil
-	}
-	n, _ := ship.spool.Depth(ctx)
-	where := ship.URL()
-	if where == "" {
-		where = "the web node (not registered in etcd)"
-	}
-	msg := fmt.Sprintf("could not deliver to %s within %s: %d windows stay spooled in %s for the next start", where, cfg.ShutdownWait, n, cfg.Spool)
-	if last := ship.LastError(); last != nil {
-		return fmt.Errorf("%s: %w", msg, last)
-	}
-	return errors.New(msg)
+// sensorMetrics is the sensor's --metrics-listen: the totals of the
+// windows it closed, served with its health. A nil *sensorMetrics is off.
+type sensorMetrics struct {
+	totals *promexport.Totals
+	srv    *sensorhttp.Server
 }
 
-// lossError reports windows that will never reach the web node.
-func lossError(ship *shipper) error {
-	var errs []error
-	if n := ship.Lost(); n > 0 {
-		errs = append(errs, fmt.Errorf("spool full: %d oldest windows dropped (raise --spool-max)", n))
+func startMetrics(cfg *sensorConfig, sh *ship.Shipper) (*sensorMetrics, error) {
+	if cfg.MetricsListen == "" {
+		return nil, nil
 	}
-	if n := ship.rejected.Load(); n > 0 {
-		errs = append(errs, fmt.Errorf("web node rejected %d windows for good", n))
+	m := &sensorMetrics{totals: promexport.New(promexport.Options{}, nil)}
+	srv, err := sensorhttp.Start(sensorhttp.Config{Addr: cfg.MetricsListen, Token: cfg.MetricsToken, Name: cfg.Name, Totals: m.totals, Health: sh})
+	if err != nil {
+		return nil, err
 	}
-	return errors.Join(errs...)
+	m.srv = srv
+	return m, nil
 }
 
-// watchWebNode follows the web node's URL in etcd until ctx is done.
-func watchWebNode(ctx context.Context, cfg discovery.Config, ship *shipper) {
-	for ctx.Err() == nil {
-		err := discovery.Watch(ctx, cfg, ship.SetURL)
-		if ctx.Err() != nil {
-			return
-		}
-		slog.Warn("etcd watch ended, restarting", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+// onWindow counts each window in the totals before handing it on.
+func (m *sensorMetrics) onWindow(next func(window.Summary)) func(window.Summary) {
+	if m == nil {
+		return next
+	}
+	return func(s window.Summary) {
+		m.totals.Add([]window.Summary{s})
+		next(s)
+	}
+}
+
+// running says whether the capture loop runs (for /healthz).
+func (m *sensorMetrics) running(b bool) {
+	if m != nil {
+		m.srv.SetRunning(b)
+	}
+}
+
+func (m *sensorMetrics) close() {
+	if err := m.srv.Close(); err != nil {
+		slog.Warn("stop /metrics listener", "err", err)
 	}
 }
 
 // captureInto runs the capture pipeline until the file ends or ctx is done,
-// handing every closed window to add.
+// handing every closed window to onWindow.
 // It reports started=false when the capture could not even begin.
-func captureInto(ctx context.Context, cfg *sensorConfig, ship *shipper, add func(window.Summary)) (started bool, err error) {
-	stats := new(capture.LiveStats)
-	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: add, FlushInterval: cfg.Flush, Stats: stats}
-	if cfg.Read != "" {
-		src, err := capture.OpenFile(cfg.Read)
+func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper, onWindow func(window.Summary)) (started bool, err error) {
+	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: onWindow, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
+	if cfg.Read == "" {
+		src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 		if err != nil {
-			return false, fmt.Errorf("read %s: %w", cfg.Read, err)
+			return false, err // says which interfaces and why
 		}
 		defer src.Close()
-		ccfg.Filter = cfg.Filter
-		ship.SetStats(func() (uint64, uint64, uint64, []string) {
-			st := stats.Snapshot()
-			return st.Packets, 0, st.Flows, nil
-		})
-		if _, err := capture.Run(ctx, src, ccfg); err != nil {
-			return true, fmt.Errorf("read %s: %w", cfg.Read, err)
-		}
-		return true, nil
+		slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
+		return true, captureLive(ctx, src, cfg.Interface, ccfg, sh)
 	}
-	var names []string
-	if cfg.Interface != "any" {
-		names = strings.Split(cfg.Interface, ",")
-	}
-	src, err := live.Open(ctx, live.Config{Interfaces: names, Snaplen: cfg.Snaplen, Filter: cfg.Filter})
+	src, err := capture.OpenFile(cfg.Read)
 	if err != nil {
-		return false, err // says which interfaces and why
+		return false, fmt.Errorf("read %s: %w", cfg.Read, err)
 	}
 	defer src.Close()
-	ccfg.Live = true
-	slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
-	var (
-		mu     sync.Mutex
-		ifaces []string // the last list seen: a closed source has none
-	)
-	ship.SetStats(func() (uint64, uint64, uint64, []string) {
-		st := src.Stats()
-		mu.Lock()
-		defer mu.Unlock()
-		if now := src.Interfaces(); len(now) > 0 {
-			ifaces = now
-		}
-		return st.Packets, st.Drops, stats.Snapshot().Flows, ifaces
+	ccfg.Filter = cfg.Filter
+	sh.SetStats(func(info *window.SensorInfo) {
+		st := ccfg.Stats.Snapshot()
+		info.Packets, info.Flows = st.Packets, st.Flows
 	})
-	if _, err := capture.Run(ctx, src, ccfg); err != nil && !errors.Is(err, context.Canceled) {
-		return true, fmt.Errorf("capture on %s: %w", cfg.Interface, err)
+	if _, err := capture.Run(ctx, src, ccfg); err != nil {
+		return true, fmt.Errorf("read %s: %w", cfg.Read, err)
 	}
 	return true, nil
+}
+
+// captureLive captures from src until ctx is done, handing windows and
+// statistics to sh: for the sensor and for the web node's own sensor.
+// where names the interfaces in errors.
+func captureLive(ctx context.Context, src *live.Source, where string, ccfg capture.Config, sh *ship.Shipper) error {
+	ccfg.Live = true
+	sh.SetStats(ship.LiveStats(src, ccfg.Stats))
+	if _, err := capture.Run(ctx, src, ccfg); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("capture on %s: %w", where, err)
+	}
+	return nil
+}
+
+// startOTLP starts the --otlp-endpoint exporter; nil when there is none.
+func startOTLP(ctx context.Context, cfg *otlp.Config) (*otlp.Exporter, error) {
+	if cfg.Endpoint == "" {
+		return nil, nil
+	}
+	exp, err := otlp.Start(ctx, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("exporting windows over OTLP", "endpoint", cfg.Endpoint, "protocol", cfg.Protocol)
+	return exp, nil
+}
+
+// closeOTLP exports what is queued for at most wait, then stops.
+func closeOTLP(ctx context.Context, exp *otlp.Exporter, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := exp.Close(ctx); err != nil {
+		slog.Warn("otlp exporter", "err", err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,6 @@ import (
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery/etcdtest"
 	"github.com/pastmon/pastmon/store"
-	webpkg "github.com/pastmon/pastmon/web"
 )
 
 const testToken = "sensor-test-token"
@@ -240,7 +240,7 @@ func checkStored(t *testing.T, db string, want fileTotals) {
 // first `bad` ingest requests.
 type faultProxy struct {
 	next  *httputil.ReverseProxy
-	fault string // "500": answer 500; "ack-lost": forward, then answer 502
+	fault string // a status ("500", "404" ...): answer it; "ack-lost": forward, then answer 502
 	bad   int64
 	calls atomic.Int64
 }
@@ -264,8 +264,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch p.fault {
-	case "500":
-		http.Error(w, `{"ok":false,"error":"injected failure"}`, http.StatusInternalServerError)
+	default:
+		code, _ := strconv.Atoi(p.fault)
+		http.Error(w, `{"ok":false,"error":"injected failure"}`, code)
 	case "ack-lost":
 		rec := httptest.NewRecorder()
 		p.next.ServeHTTP(rec, r)
@@ -292,6 +293,12 @@ func TestSensorReadDelivers(t *testing.T) {
 		{name: "direct"},
 		{name: "partial windows merge", extra: []string{"--flush-interval", "20s"}},
 		{name: "web answers 500 at first", fault: "500", bad: 3},
+		// A configuration mistake fixed while the sensor waits loses nothing.
+		{name: "401 (token) at first", fault: "401", bad: 2},
+		{name: "403 at first", fault: "403", bad: 2},
+		{name: "404 (proxy, wrong URL) at first", fault: "404", bad: 2},
+		{name: "400 at first", fault: "400", bad: 1},
+		{name: "429 at first", fault: "429", bad: 2},
 		{name: "acks lost: redelivered, stored once", fault: "ack-lost", bad: 2, extra: []string{"--flush-interval", "60s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -388,6 +395,37 @@ func TestSensorSpoolSurvivesRestart(t *testing.T) {
 	checkStored(t, web.db, want)
 }
 
+// TestSensorReadTwiceCountsOnce: the same capture read again, into the
+// same web node (with a fresh spool, and with the spool a first,
+// undelivered run left behind), is stored once: batch ids derive from the
+// file and its windows, with flushed partial windows too.
+func TestSensorReadTwiceCountsOnce(t *testing.T) {
+	file := realCapture(t)
+	want := analyzeTotals(t, file)
+	for _, extra := range [][]string{nil, {"--flush-interval", "20s"}} {
+		dir := t.TempDir()
+		spool := filepath.Join(dir, "spool.db")
+		addr := freeAddr(t)
+		read := func(spool, web, wait string) (int, string) {
+			return runSensorCmd(t, append([]string{"--read", file, "--web", web, "--token", testToken,
+				"--spool", spool, "--shutdown-wait", wait}, extra...)...)
+		}
+		// As after a SIGKILL: the windows stay spooled, undelivered.
+		if code, stderr := read(spool, "http://"+addr, "1s"); code != 1 {
+			t.Fatalf("%v: undeliverable: exit %d, want 1: %s", extra, code, stderr)
+		}
+		web := startWeb(t, addr, filepath.Join(dir, "web.db"))
+		if code, stderr := read(spool, web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read again on the old spool: exit %d: %s", extra, code, stderr)
+		}
+		if code, stderr := read(filepath.Join(dir, "fresh.db"), web.url, "60s"); code != 0 {
+			t.Fatalf("%v: read a third time: exit %d: %s", extra, code, stderr)
+		}
+		web.stop(t)
+		checkStored(t, web.db, want)
+	}
+}
+
 func TestSensorRejectedToken(t *testing.T) {
 	file := realCapture(t)
 	dir := t.TempDir()
@@ -466,31 +504,6 @@ func TestSensorUnreadableFile(t *testing.T) {
 	}
 }
 
-// TestBackoff: full jitter under a ceiling that doubles from backoffMin up
-// to backoffMax, so retries spread out but never wait longer than the cap.
-func TestBackoff(t *testing.T) {
-	ceiling := backoffMin
-	for n := 1; n <= 40; n++ {
-		var sum, most time.Duration
-		const samples = 400
-		for range samples {
-			d := backoff(n)
-			if d <= 0 {
-				t.Fatalf("backoff(%d) = %s", n, d)
-			}
-			sum += d
-			most = max(most, d)
-		}
-		if most > ceiling+10*time.Millisecond {
-			t.Errorf("backoff(%d) reached %s, ceiling %s", n, most, ceiling)
-		}
-		if mean := sum / samples; mean < ceiling*4/10 || mean > ceiling*6/10+10*time.Millisecond {
-			t.Errorf("backoff(%d): mean %s, want about half of %s (full jitter)", n, mean, ceiling)
-		}
-		ceiling = min(2*ceiling, backoffMax)
-	}
-}
-
 // TestSensorReadViaEtcd: the sensor waits while the key is absent, follows
 // it when it changes (from a dead URL to the web node that registers
 // itself), and delivers everything.
@@ -531,50 +544,4 @@ func TestSensorReadViaEtcd(t *testing.T) {
 	}
 	web.stop(t) // the only web node: what it stored came through the key
 	checkStored(t, web.db, want)
-}
-
-// TestHeartbeat: a heartbeat stores the sensor's health, spool depth
-// included, and no windows.
-func TestHeartbeat(t *testing.T) {
-	dir := t.TempDir()
-	web := startWeb(t, freeAddr(t), filepath.Join(dir, "web.db"))
-	ctx := context.Background()
-	spool, err := store.OpenSpool(ctx, filepath.Join(dir, "spool.db"), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spool.Close()
-	spooled := syntheticWindows(3)
-	if err := spool.Put(ctx, spooled); err != nil {
-		t.Fatal(err)
-	}
-	ship := newShipper(spool, webpkg.NewClient(web.url, testToken), "hb-sensor")
-	ship.SetStats(func() (uint64, uint64, uint64, []string) { return 7000, 12, 345, []string{"eth0", "veth1"} })
-	ship.SetURL(web.url)
-	if err := ship.Heartbeat(ctx); err != nil {
-		t.Fatal(err)
-	}
-	web.stop(t)
-	db, err := store.Open(ctx, web.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sensors, err := db.Sensors(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sensors) != 1 {
-		t.Fatalf("%d sensors stored, want 1: %+v", len(sensors), sensors)
-	}
-	got := sensors[0].SensorInfo
-	want := window.SensorInfo{Name: "hb-sensor", Version: Version, Interfaces: []string{"eth0", "veth1"},
-		Packets: 7000, Drops: 12, Flows: 345, SpoolDepth: uint64(len(spooled))}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("stored sensor %+v, want %+v", got, want)
-	}
-	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil || len(servers) != 0 {
-		t.Errorf("a heartbeat stored %d servers (%v), want none", len(servers), err)
-	}
 }

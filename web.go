@@ -8,13 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/discovery"
+	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/otlp"
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
 // webCommand is "pastmon web": the store, the HTTP server and, beside it,
@@ -25,10 +29,13 @@ type webCommand struct{ stdout, stderr io.Writer }
 type webConfig struct {
 	Listen, DB, Token, AdminPassword, MetricsToken, TLSCert, TLSKey, Interface string
 	NoSensor                                                                   bool
-	Snaplen                                                                    int
-	EtcdEndpoints, EtcdKey, EtcdCACert, EtcdCert, EtcdCertKey, AdvertiseURL    string
+	Snaplen, MetricsMaxServers                                                 int
+	Etcd                                                                       discovery.Config
+	AdvertiseURL                                                               string
 	Retention                                                                  time.Duration
-	Filter                                                                     string // remaining args: a tcpdump filter expression
+	Flush                                                                      time.Duration // partial windows of the own sensor
+	Filter                                                                     string        // remaining args: a tcpdump filter expression
+	OTLP                                                                       otlp.Config
 }
 
 const (
@@ -45,7 +52,7 @@ func (c *webCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("web: %w: %w", err, errUsage)
+		return fmt.Errorf("web: %w: %w", err, cli.ErrUsage)
 	}
 	if check {
 		fmt.Fprintln(c.stdout, "web: configuration ok")
@@ -56,26 +63,25 @@ func (c *webCommand) Run(ctx context.Context, args []string) error {
 
 func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	cfg := &webConfig{}
-	fs := newFlagSet("web", stderr)
+	fs := cli.NewFlagSet("web", stderr)
 	fs.StringVar(&cfg.Listen, "listen", ":8080", "HTTP(S) listen address")
 	fs.StringVar(&cfg.DB, "db", "pastmon.db", "SQLite database file")
 	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
+	fs.IntVar(&cfg.MetricsMaxServers, "metrics-max-servers", promexport.DefaultMaxServers, "most servers /metrics exports by name (the others are summed under server=\"other\")")
 	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&cfg.Interface, "interface", "any", "interface the local sensor captures on")
 	fs.BoolVar(&cfg.NoSensor, "no-sensor", false, "run no local sensor")
-	fs.IntVar(&cfg.Snaplen, "snaplen", 256, "bytes captured per packet by the local sensor")
-	fs.StringVar(&cfg.EtcdEndpoints, "etcd-endpoints", "", "comma-separated etcd endpoints to register this web node in")
-	fs.StringVar(&cfg.EtcdKey, "etcd-key", "/services/website/pastmon-web@1", "etcd key of the registration")
-	fs.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA certificate for etcd TLS")
-	fs.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for etcd TLS")
-	fs.StringVar(&cfg.EtcdCertKey, "etcd-cert-key", "", "client key for etcd TLS")
+	fs.DurationVar(&cfg.Flush, "flush-interval", time.Minute, "the local sensor also ships partial windows every this much packet time, so a new node shows data within a minute (0: only closed 5-minute windows)")
+	cli.SnaplenFlag(fs, &cfg.Snaplen, "bytes captured per packet by the local sensor")
+	cli.EtcdFlags(fs, &cfg.Etcd)
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL sensors reach this node at (default from --listen)")
+	cli.OTLPFlags(fs, &cfg.OTLP)
 	check := fs.Bool("check", false, "validate the flags and exit")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, false, err
 	}
 	cfg.Filter = strings.Join(fs.Args(), " ")
@@ -97,17 +103,30 @@ func (cfg *webConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
 		}
 	}
+	if cfg.MetricsMaxServers < 1 {
+		errs = append(errs, fmt.Errorf("--metrics-max-servers %d: want at least 1", cfg.MetricsMaxServers))
+	}
 	if cfg.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("--retention %s: want at least 1h (e.g. 840h for 35 days)", cfg.Retention))
 	}
-	if cfg.Snaplen < 64 || cfg.Snaplen > 262144 {
-		errs = append(errs, fmt.Errorf("--snaplen %d: want 64 to 262144", cfg.Snaplen))
+	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Flush != 0 && cfg.Flush < time.Second {
+		errs = append(errs, fmt.Errorf("--flush-interval %s: want 0 or at least 1s", cfg.Flush))
 	}
 	if !cfg.NoSensor && cfg.Interface == "" {
 		errs = append(errs, errors.New("--interface: want an interface name or any (or --no-sensor)"))
 	}
-	if cfg.EtcdEndpoints != "" && !strings.HasPrefix(cfg.EtcdKey, "/") {
-		errs = append(errs, fmt.Errorf("--etcd-key %q: want a key starting with /", cfg.EtcdKey))
+	if len(cfg.Etcd.Endpoints) > 0 {
+		if !strings.HasPrefix(cfg.Etcd.Key, "/") {
+			errs = append(errs, fmt.Errorf("--etcd-key %q: want a key starting with /", cfg.Etcd.Key))
+		} else if err := cfg.Etcd.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.AdvertiseURL != "" {
 		if u, err := url.Parse(cfg.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -126,28 +145,26 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 		return fmt.Errorf("web: %w", err)
 	}
 	defer db.Close()
-	if err := ensureAdmin(ctx, db, cfg.AdminPassword, log); err != nil {
-		return err
+	if err := web.EnsureAdmin(ctx, db, cfg.AdminPassword, log); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	if cfg.Token == "" {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
-	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log})
+	own := new(ownStatus)
+	exp, err := startOTLP(ctx, &cfg.OTLP)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	ln, err := listen(cfg)
+	defer closeOTLP(context.WithoutCancel(ctx), exp, shutdownTimeout)
+	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, OnWindows: otlpWindows(exp)})
 	if err != nil {
-		return err
+		return fmt.Errorf("web: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	ln, err := web.Listen(cfg.Listen, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
@@ -157,25 +174,18 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopCluster, err := startCluster(ctx, cfg, db)
+	stopCluster, err := startCluster(ctx, cfg, srv, own)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)
 	}
 	maintained := make(chan struct{})
-	go func() { defer close(maintained); maintainLoop(ctx, db, cfg.Retention, log) }()
-
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-	case err = <-served:
-		err = fmt.Errorf("web: serve: %w", err)
-	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer scancel()
-	if serr := hs.Shutdown(sctx); serr != nil {
-		log.Warn("http shutdown", "err", serr)
+	go func() {
+		defer close(maintained)
+		web.Maintain(ctx, db, maintainEvery, cfg.Retention, hourlyRetention, log)
+	}()
+	if err = web.Serve(ctx, ln, srv, shutdownTimeout, log); err != nil {
+		err = fmt.Errorf("web: %w", err)
 	}
 	stopCluster()
 	cancel()
@@ -187,51 +197,12 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	return err
 }
 
-func ensureAdmin(ctx context.Context, db *store.DB, password string, log *slog.Logger) error {
-	created, err := db.EnsureAdmin(ctx, password)
-	if err != nil {
-		return fmt.Errorf("web: %w", err)
+// otlpWindows hands the windows the web node stores to exp (nil: none).
+func otlpWindows(exp *otlp.Exporter) func(window.SensorInfo, []window.Summary) {
+	if exp == nil {
+		return nil
 	}
-	switch {
-	case created && password == "":
-		log.Warn("created user admin with password admin: it must be changed at first login (or start with --admin-password)")
-	case created:
-		log.Info("created user admin with the password given by --admin-password")
-	}
-	return nil
-}
-
-// listen binds the address before anything else starts, so a port in use
-// fails fast; with --tls-cert it serves HTTPS.
-func listen(cfg *webConfig) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("web: listen on %s: %w", cfg.Listen, err)
-	}
-	if cfg.TLSCert == "" {
-		return ln, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("web: load TLS key pair %s, %s: %w", cfg.TLSCert, cfg.TLSKey, err)
-	}
-	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
-}
-
-// maintainLoop rolls windows up into hours and applies retention, at start
-// and then every few minutes.
-func maintainLoop(ctx context.Context, db *store.DB, retention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(maintainEvery)
-	defer t.Stop()
-	for {
-		if err := db.Maintain(ctx, time.Now(), retention, max(retention, hourlyRetention)); err != nil && ctx.Err() == nil {
-			log.Error("database maintenance", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	return func(s window.SensorInfo, sums []window.Summary) {
+		exp.Add(otlp.Sensor{Name: s.Name, Version: s.Version}, sums)
 	}
 }

@@ -5,57 +5,58 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
-	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/live"
-	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery"
-	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/internal/cli"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
+// ownStatus is what keeps the web node's own sensor from capturing, for
+// the pages to show; "" while it captures.
+type ownStatus struct{ v atomic.Value }
+
+func (o *ownStatus) set(s string) { o.v.Store(s) }
+
+func (o *ownStatus) problem() string { s, _ := o.v.Load().(string); return s }
+
 // startCluster starts what the web node runs beside its HTTP server: its own sensor and its etcd registration.
-func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(), err error) {
+func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop = func() { cancel(); wg.Wait() }
-	if !cfg.NoSensor {
-		ls, err := openLocalSensor(ctx, cfg, db)
+	if cfg.NoSensor {
+		own.set("This web node runs without its own sensor (--no-sensor): its data comes from sensors on other hosts only.")
+	} else {
+		run, err := ownSensor(ctx, cfg, db, own)
 		switch {
 		case errors.Is(err, live.ErrPermission):
 			slog.Warn("own sensor off: serving without it", "err", err)
+			own.set(fmt.Sprintf("The web node's own sensor cannot capture on %s: %v. Run pastmon web as root, or give it the capture capabilities "+
+				"(sudo setcap cap_net_raw+ep on the pastmon binary, or AmbientCapabilities=CAP_NET_RAW in its systemd unit); "+
+				"or start it with --no-sensor and run pastmon sensor on the hosts to watch.", cfg.Interface, err))
 		case err != nil:
 			cancel()
 			return nil, err
 		default:
-			wg.Go(func() { ls.run(ctx) })
+			wg.Go(run)
 		}
 	}
-	if cfg.EtcdEndpoints != "" {
-		dcfg := discovery.Config{
-			Endpoints: discovery.SplitEndpoints(cfg.EtcdEndpoints),
-			Key:       cfg.EtcdKey,
-			CACert:    cfg.EtcdCACert, Cert: cfg.EtcdCert, CertKey: cfg.EtcdCertKey,
-		}
-		if err := dcfg.Validate(); err != nil {
-			stop()
-			return nil, err
-		}
+	if len(cfg.Etcd.Endpoints) > 0 {
 		url := cfg.AdvertiseURL
 		if url == "" {
-			if url, err = advertiseURL(cfg.Listen, cfg.TLSCert != ""); err != nil {
+			if url, err = discovery.AdvertiseURL(cfg.Listen, cfg.TLSCert != ""); err != nil {
 				stop()
 				return nil, err
 			}
 		}
-		slog.Info("registering in etcd", "key", dcfg.Key, "url", url)
+		slog.Info("registering in etcd", "key", cfg.Etcd.Key, "url", url)
 		wg.Go(func() {
-			if err := discovery.Register(ctx, dcfg, discovery.Value{URL: url, Version: Version}); err != nil {
+			if err := discovery.Register(ctx, cfg.Etcd, discovery.Value{URL: url, Version: Version}); err != nil {
 				slog.Warn("etcd registration ended", "err", err)
 			}
 		})
@@ -63,66 +64,11 @@ func startCluster(ctx context.Context, cfg *webConfig, db *store.DB) (stop func(
 	return stop, nil
 }
 
-// advertiseURL is the URL sensors reach this node at: the listen address,
-// or the first non-loopback address of the host when listening on all.
-func advertiseURL(listen string, tls bool) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "", fmt.Errorf("--listen %q: %w", listen, err)
-	}
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
-		return scheme + "://" + net.JoinHostPort(host, port), nil
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		return scheme + "://" + net.JoinHostPort(host, port), nil // a name
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", fmt.Errorf("find an address to advertise (set --advertise-url): %w", err)
-	}
-	var v6 string
-	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || p.Addr().IsLoopback() || !p.Addr().IsGlobalUnicast() {
-			continue
-		}
-		if p.Addr().Is4() {
-			return scheme + "://" + net.JoinHostPort(p.Addr().String(), port), nil
-		}
-		if v6 == "" {
-			v6 = p.Addr().String()
-		}
-	}
-	if v6 != "" {
-		return scheme + "://" + net.JoinHostPort(v6, port), nil
-	}
-	return "", errors.New("no non-loopback address to advertise in etcd: set --advertise-url")
-}
-
-// localSensor is the web node's own sensor: live capture straight into the
-// database, without spool or HTTP.
-type localSensor struct {
-	src  *live.Source
-	db   *store.DB
-	name string
-	cfg  capture.Config
-	live capture.LiveStats
-
-	mu      sync.Mutex
-	pending []window.Summary
-	wake    chan struct{}
-}
-
-func openLocalSensor(ctx context.Context, cfg *webConfig, db *store.DB) (*localSensor, error) {
-	var ifaces []string
-	if cfg.Interface != "any" && cfg.Interface != "" {
-		ifaces = strings.Split(cfg.Interface, ",")
-	}
-	src, err := live.Open(ctx, live.Config{Interfaces: ifaces, Snaplen: cfg.Snaplen, Filter: cfg.Filter})
+// ownSensor opens the web node's own live capture and returns what runs
+// it: capture into a shipper that delivers to the web node's store, with
+// the same queue, retries and heartbeats as a remote sensor.
+func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownStatus) (run func(), err error) {
+	src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
 		return nil, fmt.Errorf("own sensor: %w", err)
 	}
@@ -130,64 +76,17 @@ func openLocalSensor(ctx context.Context, cfg *webConfig, db *store.DB) (*localS
 	if err != nil || name == "" {
 		name = "web"
 	}
-	ls := &localSensor{src: src, db: db, name: name, wake: make(chan struct{}, 1)}
-	ls.cfg = capture.Config{Live: true, OnWindow: ls.add, Stats: &ls.live}
 	slog.Info("own sensor capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", name)
-	return ls, nil
-}
-
-func (ls *localSensor) add(s window.Summary) {
-	ls.mu.Lock()
-	ls.pending = append(ls.pending, s)
-	ls.mu.Unlock()
-	poke(ls.wake)
-}
-
-// run captures until ctx is done, storing windows as they close and a
-// heartbeat every minute; at the end it stores the flushed open windows.
-func (ls *localSensor) run(ctx context.Context) {
-	defer ls.src.Close()
-	bg := context.WithoutCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, err := capture.Run(ctx, ls.src, ls.cfg); err != nil && ctx.Err() == nil {
+	return func() {
+		defer src.Close()
+		sensor := ship.StartLocal(ctx, db, name, Version)
+		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
+		if err := captureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
 			slog.Error("own sensor stopped", "err", err)
+			own.set("The web node's own sensor stopped: " + err.Error() + ". See the web node's log; restart it once fixed.")
 		}
-	}()
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			ls.store(bg, true)
-			return
-		case <-ls.wake:
-			ls.store(bg, false)
-		case <-tick.C:
-			ls.store(bg, true)
+		if err := sensor.Close(context.WithoutCancel(ctx), shutdownTimeout, true); err != nil {
+			slog.Error("own sensor", "err", err)
 		}
-	}
-}
-
-// store ingests the pending windows (and, if heartbeat, the sensor's
-// health even without windows).
-func (ls *localSensor) store(ctx context.Context, heartbeat bool) {
-	ls.mu.Lock()
-	sums := ls.pending
-	ls.pending = nil
-	ls.mu.Unlock()
-	if len(sums) == 0 && !heartbeat {
-		return
-	}
-	st := ls.src.Stats()
-	info := window.SensorInfo{Name: ls.name, Version: Version, Interfaces: ls.src.Interfaces(), Packets: st.Packets, Drops: st.Drops, Flows: ls.live.Snapshot().Flows}
-	for first := true; first || len(sums) > 0; first = false {
-		n := min(len(sums), spoolChunk)
-		b := &window.Batch{ID: "local-" + randomID(), Sensor: info, Summaries: sums[:n]}
-		if _, err := ls.db.Ingest(ctx, b, time.Now()); err != nil {
-			slog.Error("own sensor: store windows", "windows", n, "err", err)
-		}
-		sums = sums[n:]
-	}
+	}, nil
 }

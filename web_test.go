@@ -381,6 +381,8 @@ func TestWebFlags(t *testing.T) {
 		{"short retention", []string{"--retention", "10m"}, 2, "--retention"},
 		{"bad retention", []string{"--retention", "35d"}, 2, "retention"},
 		{"small snaplen", []string{"--snaplen", "10"}, 2, "--snaplen"},
+		{"short flush", []string{"--flush-interval", "10ms"}, 2, "--flush-interval"},
+		{"no flush", []string{"--flush-interval", "0"}, 0, "configuration ok"},
 		{"bad advertise url", []string{"--advertise-url", "web:8080"}, 2, "--advertise-url"},
 		{"bad etcd key", []string{"--etcd-endpoints", "h:2379", "--etcd-key", "services"}, 2, "--etcd-key"},
 		{"unknown flag", []string{"--colour"}, 2, "colour"},
@@ -397,7 +399,7 @@ func TestWebFlags(t *testing.T) {
 	t.Run("filter and env", func(t *testing.T) {
 		t.Setenv("PASTMON_SNAPLEN", "1024")
 		cfg, _, err := parseWebFlags([]string{"--listen", ":1", "tcp", "port", "443"}, &bytes.Buffer{})
-		if err != nil || cfg.Filter != "tcp port 443" || cfg.Snaplen != 1024 || cfg.Listen != ":1" || cfg.Retention != 840*time.Hour {
+		if err != nil || cfg.Filter != "tcp port 443" || cfg.Snaplen != 1024 || cfg.Listen != ":1" || cfg.Retention != 840*time.Hour || cfg.Flush != time.Minute {
 			t.Fatalf("%+v %v", cfg, err)
 		}
 	})

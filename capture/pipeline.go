@@ -11,7 +11,9 @@ import (
 	"github.com/pastmon/pastmon/capture/aggregate"
 	"github.com/pastmon/pastmon/capture/decode"
 	"github.com/pastmon/pastmon/capture/packet"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/tcp"
+	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
 )
 
@@ -33,6 +35,9 @@ type Config struct {
 	OnWindow func(window.Summary)
 	// OnRecord, when set, receives a record per connection as it ends.
 	OnRecord func(*tcp.Record)
+	// NoProtocols turns the application protocol parsers (package proto)
+	// off: every connection is timed as plain tcp.
+	NoProtocols bool
 	// Stats, when set, is kept up to date for concurrent readers.
 	Stats *LiveStats
 }
@@ -49,6 +54,12 @@ type Stats struct {
 	Duplicates uint64        // segments of a connection seen on a second interface
 	Untimed    uint64        // connections picked up mid-stream with no known server
 	Dropped    uint64        // counts and samples dropped: too many servers at once
+	Protocols  proto.Stats   // connections by protocol recognised, and parser fallbacks
+	Datagrams  uint64        // UDP datagrams tracked as DNS (not in Decoded)
+	UDP        udp.Stats     // DNS over UDP: flows, pending queries, what their bounds dropped
+	// ListenersDropped counts servers forgotten from a full set of those
+	// seen answering SYNs (tcp.MaxListeners).
+	ListenersDropped uint64
 }
 
 // LiveStats mirrors Stats with atomics, for a heartbeat to read while Run
@@ -58,7 +69,10 @@ type LiveStats struct {
 	packets, bytes, filtered, decoded        atomic.Uint64
 	skipped                                  [decode.NumReasons]atomic.Uint64
 	flows, evicted, duplicates, untimedFlows atomic.Uint64
-	dropped                                  atomic.Uint64
+	dropped, listenersDropped                atomic.Uint64
+	datagrams, udpFlows, udpPending          atomic.Uint64
+	udpFlowsDropped, udpPendingDropped       atomic.Uint64
+	udpUnmatched                             atomic.Uint64
 }
 
 // Snapshot reads the counters.
@@ -66,7 +80,9 @@ func (l *LiveStats) Snapshot() Stats {
 	s := Stats{
 		Packets: l.packets.Load(), Bytes: l.bytes.Load(), Filtered: l.filtered.Load(), Decoded: l.decoded.Load(),
 		Flows: l.flows.Load(), Evicted: l.evicted.Load(), Duplicates: l.duplicates.Load(), Untimed: l.untimedFlows.Load(),
-		Dropped: l.dropped.Load(),
+		Dropped: l.dropped.Load(), Datagrams: l.datagrams.Load(), ListenersDropped: l.listenersDropped.Load(),
+		UDP: udp.Stats{Flows: int(l.udpFlows.Load()), Pending: int(l.udpPending.Load()),
+			FlowsDropped: l.udpFlowsDropped.Load(), PendingDropped: l.udpPendingDropped.Load(), Unmatched: l.udpUnmatched.Load()},
 	}
 	for i := range s.Skipped {
 		s.Skipped[i] = l.skipped[i].Load()
@@ -87,6 +103,13 @@ func (l *LiveStats) publish(s *Stats) {
 	l.duplicates.Store(s.Duplicates)
 	l.untimedFlows.Store(s.Untimed)
 	l.dropped.Store(s.Dropped)
+	l.listenersDropped.Store(s.ListenersDropped)
+	l.datagrams.Store(s.Datagrams)
+	l.udpFlows.Store(uint64(s.UDP.Flows))
+	l.udpPending.Store(uint64(s.UDP.Pending))
+	l.udpFlowsDropped.Store(s.UDP.FlowsDropped)
+	l.udpPendingDropped.Store(s.UDP.PendingDropped)
+	l.udpUnmatched.Store(s.UDP.Unmatched)
 }
 
 // housekeepEvery is the packet-time interval of the tracker's table walk
@@ -115,6 +138,7 @@ type pipeline struct {
 	cfg       Config
 	match     func(link uint16, data []byte) (bool, error)
 	tracker   *tcp.Tracker
+	udp       *udp.Tracker
 	agg       *aggregate.Aggregator
 	stats     Stats
 	every     int64
@@ -139,7 +163,12 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		p.match = m
 	}
 	p.agg = aggregate.New(cfg.OnWindow)
-	p.tracker = tcp.New(tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}, p.agg)
+	tc := tcp.Config{MaxFlows: cfg.MaxFlows, OnRecord: cfg.OnRecord}
+	if !cfg.NoProtocols {
+		tc.Proto = proto.NewTables()
+		p.udp = udp.New(udp.Config{Tables: tc.Proto, OnRecord: cfg.OnRecord}, p.agg)
+	}
+	p.tracker = tcp.New(tc, p.agg)
 	return p, nil
 }
 
@@ -202,6 +231,9 @@ func (p *pipeline) frame(f *Frame, pkt *packet.Packet) {
 	}
 	pkt.TS, pkt.Iface = f.TS, f.Iface
 	r := decode.Decode(f.Link, f.Data, pkt)
+	if r == decode.UDP && p.datagram(pkt) {
+		return
+	}
 	p.stats.Skipped.Add(r)
 	if r != decode.OK {
 		return
@@ -215,6 +247,22 @@ func (p *pipeline) frame(f *Frame, pkt *packet.Packet) {
 	p.tracker.Packet(pkt)
 }
 
+// datagram hands a UDP datagram to the DNS tracker; false when it is not
+// DNS.
+func (p *pipeline) datagram(pkt *packet.Packet) bool {
+	if p.udp == nil {
+		return false
+	}
+	if pkt.TS >= p.nextHouse {
+		p.housekeep(pkt.TS)
+	}
+	if !p.udp.Packet(pkt) {
+		return false
+	}
+	p.stats.Datagrams++
+	return true
+}
+
 // housekeep expires connections, closes windows and makes partial flushes.
 func (p *pipeline) housekeep(now int64) {
 	if !p.started {
@@ -224,6 +272,9 @@ func (p *pipeline) housekeep(now int64) {
 	p.nextHouse = now + p.every
 	p.tracker.Expire(now)
 	now = p.tracker.Now()
+	if p.udp != nil {
+		p.udp.Expire(now)
+	}
 	p.agg.Advance(now)
 	if p.cfg.FlushInterval > 0 && now >= p.nextFlush {
 		p.tracker.FlushCounters()
@@ -234,6 +285,9 @@ func (p *pipeline) housekeep(now int64) {
 
 func (p *pipeline) end(eof bool) {
 	p.tracker.Finish(eof)
+	if p.udp != nil {
+		p.udp.Finish(eof)
+	}
 	p.agg.Flush()
 }
 
@@ -243,7 +297,12 @@ func (p *pipeline) publish() {
 	p.stats.Evicted = ts.Evicted
 	p.stats.Duplicates = ts.Duplicates
 	p.stats.Untimed = ts.Untimed
+	p.stats.ListenersDropped = ts.ListenersDropped
 	p.stats.Dropped = p.agg.Dropped()
+	p.stats.Protocols = p.tracker.ProtoStats()
+	if p.udp != nil {
+		p.stats.UDP = p.udp.Stats()
+	}
 	if p.cfg.Stats != nil {
 		p.cfg.Stats.publish(&p.stats)
 	}

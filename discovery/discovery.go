@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -28,6 +27,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+
+	"github.com/pastmon/pastmon/internal/backoff"
 )
 
 // DefaultKey is the key the old fleet units used, so that an existing
@@ -210,24 +211,14 @@ func Lookup(ctx context.Context, cfg Config) (Value, error) {
 	return v, nil
 }
 
-// backoff yields growing, jittered waits between retries.
-type backoff struct{ next time.Duration }
-
+// Retry waits between failed etcd requests: from backoffMin, doubling up
+// to backoffMax, jittered.
 const (
 	backoffMin = 250 * time.Millisecond
 	backoffMax = 5 * time.Second
 )
 
-func (b *backoff) wait() time.Duration {
-	if b.next < backoffMin {
-		b.next = backoffMin
-	}
-	d := b.next
-	b.next = min(2*b.next, backoffMax)
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.next = 0 }
+func newBackoff() backoff.Backoff { return backoff.Backoff{Min: backoffMin, Max: backoffMax} }
 
 // sleep waits d or until ctx is done; it reports whether ctx is still live.
 func sleep(ctx context.Context, d time.Duration) bool {

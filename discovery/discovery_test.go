@@ -98,32 +98,6 @@ func TestSplitEndpoints(t *testing.T) {
 	}
 }
 
-func TestBackoffGrowsAndStaysBounded(t *testing.T) {
-	var b backoff
-	prevMax := time.Duration(0)
-	for i := 0; i < 20; i++ {
-		max := b.next
-		if max < backoffMin {
-			max = backoffMin
-		}
-		d := b.wait()
-		if d < max/2 || d > max {
-			t.Fatalf("wait %d = %v, want in [%v, %v]", i, d, max/2, max)
-		}
-		if max < prevMax {
-			t.Fatalf("wait %d: ceiling shrank from %v to %v", i, prevMax, max)
-		}
-		prevMax = max
-	}
-	if prevMax != backoffMax {
-		t.Fatalf("ceiling after 20 waits = %v, want %v", prevMax, backoffMax)
-	}
-	b.reset()
-	if d := b.wait(); d > backoffMin {
-		t.Fatalf("after reset wait = %v, want <= %v", d, backoffMin)
-	}
-}
-
 // TestLookupErrors checks that Lookup fails fast and clearly when etcd
 // cannot be reached or the configuration is wrong, and never reports such a
 // failure as ErrNotFound.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // Register keeps cfg.Key → v registered under a 60 s lease until ctx is
@@ -64,11 +63,11 @@ type registrar struct {
 	check time.Duration
 }
 
-// errLeaseLost ends hold when the session's keep-alive stops.
+// errLeaseLost ends hold when the lease's keep-alive stops.
 var errLeaseLost = errors.New("lease lost")
 
 func (r *registrar) run(ctx context.Context) error {
-	var bo backoff
+	bo := newBackoff()
 	failing := false
 	for {
 		s, rev, err := r.register(ctx)
@@ -76,7 +75,7 @@ func (r *registrar) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			d := bo.wait()
+			d := bo.Next()
 			if !failing {
 				r.log.Warn("etcd registration failed; retrying", "err", err, "why", diagnose(ctx, r.cfg), "retry_in", d)
 				failing = true
@@ -88,7 +87,7 @@ func (r *registrar) run(ctx context.Context) error {
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		failing = false
 		r.log.Info("registered in etcd", "lease", fmt.Sprintf("%x", s.Lease()), "ttl_s", LeaseTTL)
 		err = r.hold(ctx, s, rev)
@@ -99,21 +98,54 @@ func (r *registrar) run(ctx context.Context) error {
 	}
 }
 
-// register grants a lease, starts keeping it alive and puts the key under
-// it. It returns the session and the revision of the put.
-func (r *registrar) register(ctx context.Context) (*concurrency.Session, int64, error) {
+// lease is a granted lease kept alive until Orphan, or until etcd lets
+// it go (Done).
+type lease struct {
+	id   clientv3.LeaseID
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (l *lease) Lease() clientv3.LeaseID { return l.id }
+
+// Done is closed when the keep-alive ended: lease lost, or Orphan.
+func (l *lease) Done() <-chan struct{} { return l.done }
+
+// Orphan stops keeping the lease alive; it expires after its TTL unless
+// revoked.
+func (l *lease) Orphan() { l.stop() }
+
+// grant grants a lease and keeps it alive (Grant + KeepAlive: the client's
+// own idiom, with no session on top).
+func (r *registrar) grant(ctx context.Context) (*lease, error) {
 	tctx, cancel := context.WithTimeout(ctx, r.cfg.timeout())
 	defer cancel()
-	lease, err := r.cli.Grant(tctx, LeaseTTL)
+	g, err := r.cli.Grant(tctx, LeaseTTL)
 	if err != nil {
-		return nil, 0, fmt.Errorf("grant lease: %w", err)
+		return nil, fmt.Errorf("grant lease: %w", err)
 	}
-	// The session keeps the lease alive with ctx (not tctx) and is closed
-	// by hand in revoke: Session.Close would revoke with the cancelled ctx.
-	s, err := concurrency.NewSession(r.cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(LeaseTTL), concurrency.WithContext(ctx))
+	kctx, stop := context.WithCancel(ctx)
+	alive, err := r.cli.KeepAlive(kctx, g.ID)
 	if err != nil {
-		r.revokeQuietly(ctx, lease.ID)
-		return nil, 0, fmt.Errorf("keep lease alive: %w", err)
+		stop()
+		r.revokeQuietly(ctx, g.ID)
+		return nil, fmt.Errorf("keep lease alive: %w", err)
+	}
+	l := &lease{id: g.ID, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for range alive { // the channel closes when the lease is lost or kctx ends
+		}
+	}()
+	return l, nil
+}
+
+// register grants a lease, keeps it alive and puts the key under it. It
+// returns the lease and the revision of the put.
+func (r *registrar) register(ctx context.Context) (*lease, int64, error) {
+	s, err := r.grant(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
 	rev, err := r.put(ctx, s.Lease())
 	if err != nil {
@@ -136,7 +168,7 @@ func (r *registrar) put(ctx context.Context, lease clientv3.LeaseID) (int64, err
 
 // hold waits until ctx is done (then revokes) or the lease is lost, and
 // puts the key back if it is deleted meanwhile.
-func (r *registrar) hold(ctx context.Context, s *concurrency.Session, rev int64) error {
+func (r *registrar) hold(ctx context.Context, s *lease, rev int64) error {
 	kw := r.watchFrom(ctx, rev+1)
 	defer func() { kw.stop() }() // kw changes when the watch is made anew
 	tick := time.NewTicker(r.check)
@@ -245,7 +277,7 @@ func (r *registrar) ensure(ctx context.Context, lease clientv3.LeaseID) (next in
 }
 
 // revoke stops the keep-alive and revokes the lease, which deletes the key.
-func (r *registrar) revoke(ctx context.Context, s *concurrency.Session) error {
+func (r *registrar) revoke(ctx context.Context, s *lease) error {
 	s.Orphan()
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.timeout())
 	defer cancel()

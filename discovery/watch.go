@@ -65,7 +65,7 @@ type watcher struct {
 var errReset = errors.New("etcd revision went backwards")
 
 func (w *watcher) run(ctx context.Context) {
-	var bo backoff
+	bo := newBackoff()
 	failing := false
 	for ctx.Err() == nil {
 		if err := w.sync(ctx); err != nil && !errors.Is(err, errReset) {
@@ -75,7 +75,7 @@ func (w *watcher) run(ctx context.Context) {
 			if !w.called {
 				w.set("")
 			}
-			d := bo.wait()
+			d := bo.Next()
 			if !failing {
 				w.log.Warn("etcd unreachable; keeping the last web URL and retrying", "err", err, "why", diagnose(ctx, w.cfg), "url", w.url, "retry_in", d)
 				failing = true
@@ -87,13 +87,13 @@ func (w *watcher) run(ctx context.Context) {
 			w.log.Info("etcd reachable again", "url", w.url)
 			failing = false
 		}
-		bo.reset()
+		bo.Reset()
 		err := w.follow(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		w.log.Debug("etcd watch ended; reading the key again", "err", err)
-		sleep(ctx, bo.wait())
+		sleep(ctx, bo.Next())
 	}
 }
 

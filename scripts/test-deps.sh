@@ -11,6 +11,7 @@ have tcpreplay || need+=(tcpreplay)
 have ip        || need+=(iproute2)
 have chromium  || need+=(chromium)
 have curl      || need+=(curl)
+have prometheus || need+=(prometheus)  # scrapes a web node (native histograms)
 have systemd-analyze || need+=(systemd)  # checks contrib/ units
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -81,7 +81,7 @@ func buildBench(ctx context.Context, b *testing.B, db *DB, days int) error {
 		var h rowAcc
 		for range 12 {
 			s, _ := g.summary(addr(1), t0, benchValues)
-			e := encodeSummary(&s)
+			e, _ := encodeSummary(&s)
 			if err := h.addEncoded(&e); err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func buildBench(ctx context.Context, b *testing.B, db *DB, days int) error {
 				fine[i] = a
 			}
 		}
-		e := h.encoded()
+		e, _ := h.encoded()
 		a, err := e.args()
 		if err != nil {
 			return err
@@ -307,7 +307,7 @@ func BenchmarkRollupHour(b *testing.B) {
 	var pool [benchPool][]any
 	for i := range pool {
 		s, _ := g.summary(addr(0), t0, benchValues)
-		e := encodeSummary(&s)
+		e, _ := encodeSummary(&s)
 		a, err := e.args()
 		if err != nil {
 			b.Fatal(err)

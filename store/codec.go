@@ -34,7 +34,10 @@ func (a *distAcc) add(b []byte) error {
 	if err != nil || e.Count == 0 {
 		return err
 	}
-	return a.d.MergeEncoded(e.Count, e.Sum, e.Min, e.Max, e.Sketch)
+	if err := e.Check(); err != nil {
+		return err
+	}
+	return a.d.MergeChecked(e)
 }
 
 // blob encodes the merged distribution, nil when empty.
@@ -58,6 +61,11 @@ func (a *countSum) add(b []byte) error {
 	a.count += e.Count
 	a.sum += e.Sum
 	return err
+}
+
+func (a *countSum) addEncoded(e window.Encoded) {
+	a.count += e.Count
+	a.sum += e.Sum
 }
 
 func (a *countSum) avg() float64 {

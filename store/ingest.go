@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -14,10 +15,16 @@ import (
 )
 
 // counterCols and metricCols name the columns of a window row, in the
-// order of window.Counters' fields and of window.Metric.
+// order of window.Counter and of window.Metric. A new counter needs a
+// migration that adds its column (see schema.go).
 var (
-	counterCols = []string{"connections", "established", "refused", "unanswered", "resets",
-		"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
+	counterCols = func() []string {
+		c := make([]string, window.NumCounters)
+		for i := range c {
+			c[i] = window.Counter(i).String()
+		}
+		return c
+	}()
 	metricCols = func() []string {
 		c := make([]string, window.NumMetrics)
 		for i := range c {
@@ -25,37 +32,76 @@ var (
 		}
 		return c
 	}()
-	dataCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), ", ")
+	// breakdownCol holds a row's operation breakdown (see breakdown).
+	breakdownCol = "breakdown"
+	allCols      = append(append(append([]string{}, counterCols...), metricCols...), breakdownCol)
+	dataCols     = strings.Join(allCols, ", ")
+	dataHoles    = strings.Repeat(", ?", len(allCols))
 )
+
+// breakdown is what a row keeps of a summary's protocol fields, as JSON.
+type breakdown struct {
+	Protocol   string             `json:"protocol,omitempty"`
+	Operations []window.Operation `json:"operations,omitempty"`
+	Statuses   map[string]uint64  `json:"statuses,omitempty"`
+}
+
+func encodeBreakdown(s *window.Summary) ([]byte, error) {
+	if s.Protocol == "" && len(s.Operations) == 0 && len(s.Statuses) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(breakdown{s.Protocol, s.Operations, s.Statuses})
+	if err != nil {
+		return nil, fmt.Errorf("breakdown: %w", err)
+	}
+	return b, nil
+}
+
+// mergeBreakdown merges a stored breakdown into s.
+func mergeBreakdown(s *window.Summary, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var bd breakdown
+	if err := json.Unmarshal(b, &bd); err != nil {
+		return fmt.Errorf("breakdown: %w", err)
+	}
+	s.MergeBreakdown(&window.Summary{Protocol: bd.Protocol, Operations: bd.Operations, Statuses: bd.Statuses})
+	return nil
+}
 
 // encoded is the data of one window row as stored: counters and one
 // encoded distribution per metric (nil when empty).
 type encoded struct {
 	window.Counters
-	blobs [window.NumMetrics][]byte
+	blobs     [window.NumMetrics][]byte
+	breakdown []byte // JSON, nil for none
 }
 
-func encodeSummary(s *window.Summary) encoded {
+func encodeSummary(s *window.Summary) (encoded, error) {
 	e := encoded{Counters: s.Counters}
 	for i := range s.Metrics {
 		e.blobs[i] = encodeDist(&s.Metrics[i])
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(s)
+	return e, err
 }
 
 func counterPtrs(c *window.Counters) []*uint64 {
-	return []*uint64{&c.Connections, &c.Established, &c.Refused, &c.Unanswered, &c.Resets,
-		&c.SynRetries, &c.Retransmits, &c.Transactions, &c.BytesToServer, &c.BytesFromServer}
+	p := make([]*uint64, window.NumCounters)
+	for i := range p {
+		p[i] = c.Field(window.Counter(i))
+	}
+	return p
 }
 
-// args returns the values of dataCols.
+// args returns the values of dataCols. Counters saturate at the largest
+// value SQLite holds rather than fail or wrap.
 func (e *encoded) args() ([]any, error) {
-	out := make([]any, 0, len(counterCols)+len(metricCols))
-	for i, c := range counterPtrs(&e.Counters) {
-		if *c > math.MaxInt64 {
-			return nil, fmt.Errorf("counter %s = %d is out of range", counterCols[i], *c)
-		}
-		out = append(out, int64(*c))
+	out := make([]any, 0, len(allCols))
+	for _, c := range counterPtrs(&e.Counters) {
+		out = append(out, clamp(*c))
 	}
 	for _, b := range e.blobs {
 		if len(b) == 0 {
@@ -64,25 +110,68 @@ func (e *encoded) args() ([]any, error) {
 			out = append(out, b)
 		}
 	}
+	if e.breakdown == nil {
+		out = append(out, nil)
+	} else {
+		out = append(out, string(e.breakdown))
+	}
 	return out, nil
 }
 
-// rowScan receives the dataCols of a row. The blobs are only valid until
-// the next Scan or Next.
+// rowScan receives the dataCols of a row. The blobs (and parsed, after
+// check) are only valid until the next Scan or Next.
 type rowScan struct {
-	counters [10]int64
-	blobs    [window.NumMetrics]sql.RawBytes
+	counters  [window.NumCounters]int64
+	blobs     [window.NumMetrics]sql.RawBytes
+	breakdown sql.RawBytes
+	parsed    [window.NumMetrics]window.Encoded
+	bd        *window.Summary // the breakdown, after check; nil for none
 }
 
 func (s *rowScan) dests() []any {
-	d := make([]any, 0, len(s.counters)+len(s.blobs))
+	d := make([]any, 0, len(allCols))
 	for i := range s.counters {
 		d = append(d, &s.counters[i])
 	}
 	for i := range s.blobs {
 		d = append(d, &s.blobs[i])
 	}
-	return d
+	return append(d, &s.breakdown)
+}
+
+// check reads a scanned row completely: counters that are not negative
+// and distributions that decode to what they claim. A row that fails is
+// unreadable (damaged on disk, or stored by a version that checked less)
+// and must be skipped whole.
+func (s *rowScan) check() error {
+	for i, c := range s.counters {
+		if c < 0 {
+			return fmt.Errorf("stored %s = %d", counterCols[i], c)
+		}
+	}
+	for i, b := range s.blobs {
+		s.parsed[i] = window.Encoded{}
+		if len(b) == 0 {
+			continue
+		}
+		e, err := window.ParseBinary(b)
+		if err == nil {
+			err = e.Check()
+		}
+		if err != nil {
+			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
+		}
+		s.parsed[i] = e
+	}
+	s.bd = nil
+	if len(s.breakdown) > 0 {
+		var bd breakdown
+		if err := json.Unmarshal(s.breakdown, &bd); err != nil {
+			return fmt.Errorf("stored breakdown: %w", err)
+		}
+		s.bd = &window.Summary{Protocol: bd.Protocol, Operations: bd.Operations, Statuses: bd.Statuses}
+	}
+	return nil
 }
 
 func (s *rowScan) counts() window.Counters {
@@ -97,61 +186,106 @@ func (s *rowScan) counts() window.Counters {
 type rowAcc struct {
 	window.Counters
 	dists [window.NumMetrics]distAcc
+	bd    window.Summary // the breakdown fields only
 }
 
+// addScan merges a row that check accepted, all of it or (on overflow,
+// error window.ErrOverflow) nothing.
 func (a *rowAcc) addScan(s *rowScan) error {
+	for i := range a.dists {
+		if a.dists[i].d.Count > window.MaxCount-s.parsed[i].Count {
+			return fmt.Errorf("%s: %w", window.Metric(i), window.ErrOverflow)
+		}
+	}
 	c := s.counts()
 	a.Counters.Add(&c)
 	for i := range a.dists {
-		if err := a.dists[i].add(s.blobs[i]); err != nil {
-			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
+		if err := a.dists[i].d.MergeChecked(s.parsed[i]); err != nil {
+			panic("store: merge failed after its check: " + err.Error())
 		}
+	}
+	if s.bd != nil {
+		a.bd.MergeBreakdown(s.bd)
 	}
 	return nil
 }
 
+// addEncoded merges a window being ingested, all of it or nothing.
 func (a *rowAcc) addEncoded(e *encoded) error {
-	a.Counters.Add(&e.Counters)
-	for i := range a.dists {
-		if err := a.dists[i].add(e.blobs[i]); err != nil {
-			return fmt.Errorf("%s: %w", window.Metric(i), err)
-		}
+	var s rowScan
+	for i, c := range counterPtrs(&e.Counters) {
+		s.counters[i] = clamp(*c)
 	}
-	return nil
+	for i, b := range e.blobs {
+		s.blobs[i] = b
+	}
+	s.breakdown = e.breakdown
+	if err := s.check(); err != nil {
+		return err
+	}
+	return a.addScan(&s)
 }
 
-func (a *rowAcc) encoded() encoded {
+func (a *rowAcc) encoded() (encoded, error) {
 	e := encoded{Counters: a.Counters}
 	for i := range a.dists {
 		e.blobs[i] = a.dists[i].blob()
 	}
-	return e
+	var err error
+	e.breakdown, err = encodeBreakdown(&a.bd)
+	return e, err
 }
 
-// Ingest stores a whole batch atomically (all or nothing). A batch id seen
-// before returns duplicate=true and stores nothing. Windows that already
-// exist for (server, sensor, start) are merged with what is stored (a
-// window can arrive in parts), never replaced; windows of hours already
-// rolled up are merged into the hourly rows too. It also upserts the
-// sensor row (last_seen = now). A batch with no windows is a heartbeat.
-func (db *DB) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
+// IngestResult is the outcome of a batch: whether its id was seen before,
+// how many windows were stored, and the windows refused and why.
+type IngestResult struct {
+	Duplicate bool
+	Accepted  int
+	Rejected  []Rejected
+}
+
+// Rejected is a window of a batch that was not stored: it is invalid, or
+// merging it with what is stored would overflow.
+type Rejected struct {
+	Index  int
+	Server netip.AddrPort
+	Start  time.Time
+	Reason string
+}
+
+// errRejected marks an error that refuses one window, not the batch.
+var errRejected = errors.New("window refused")
+
+// IngestWindows stores the valid windows of a batch in one transaction
+// and lists the others in Rejected; an error means nothing was stored. A
+// batch id seen before returns Duplicate and stores nothing. Windows that
+// already exist for (server, sensor, start) are merged with what is stored
+// (a window can arrive in parts), never replaced; windows of hours already
+// rolled up are merged into the hourly rows too. Merged counters saturate
+// at the largest value the database holds; a merge that would overflow a
+// distribution refuses the window. A stored row that cannot be read is
+// moved aside (see Quarantined) and the window stored in its place. It
+// also upserts the sensor row (last_seen = now). A batch with no windows
+// is a heartbeat.
+func (db *DB) IngestWindows(ctx context.Context, b *window.Batch, now time.Time) (res IngestResult, err error) {
 	defer func() {
 		switch {
 		case err != nil:
 			db.stats.errors.Add(1)
-		case duplicate:
+		case res.Duplicate:
 			db.stats.duplicates.Add(1)
 		default:
 			db.stats.batches.Add(1)
-			db.stats.windows.Add(uint64(len(b.Summaries)))
+			db.stats.windows.Add(uint64(res.Accepted))
+			db.stats.rejected.Add(uint64(len(res.Rejected)))
 		}
 	}()
-	if err := b.Validate(now); err != nil {
-		return false, fmt.Errorf("ingest batch %q: %w", b.ID, err)
+	if err := b.Validate(); err != nil {
+		return res, fmt.Errorf("ingest batch %q: %w", b.ID, err)
 	}
 	in := ingest{db: db, b: b, now: now, servers: map[string]int64{}}
 	if err := in.run(ctx); err != nil {
-		return false, fmt.Errorf("ingest batch %q from %s: %w", b.ID, b.Sensor.Name, err)
+		return res, fmt.Errorf("ingest batch %q from %s: %w", b.ID, b.Sensor.Name, err)
 	}
 	if !in.duplicate {
 		db.mu.Lock()
@@ -160,7 +294,23 @@ func (db *DB) Ingest(ctx context.Context, b *window.Batch, now time.Time) (dupli
 		}
 		db.mu.Unlock()
 	}
-	return in.duplicate, nil
+	res.Duplicate, res.Rejected = in.duplicate, in.rejected
+	if !in.duplicate {
+		res.Accepted = len(b.Summaries) - len(in.rejected)
+	}
+	return res, nil
+}
+
+// Ingest is IngestWindows for callers that treat a refused window as an
+// error: the valid windows are stored all the same.
+func (db *DB) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
+	res, err := db.IngestWindows(ctx, b, now)
+	if err == nil && len(res.Rejected) > 0 {
+		r := res.Rejected[0]
+		err = fmt.Errorf("ingest batch %q: %d windows refused, windows[%d] (%s at %s): %s", b.ID, len(res.Rejected),
+			r.Index, r.Server, r.Start.UTC().Format(time.RFC3339), r.Reason)
+	}
+	return res.Duplicate, err
 }
 
 // ingest is the state of one Ingest transaction.
@@ -175,6 +325,7 @@ type ingest struct {
 	rolled    rollupState
 	insert    *sql.Stmt
 	stmts     *stmtCache
+	rejected  []Rejected
 }
 
 // querier is what mergeRow and insertRow need: a *sql.Tx, or a stmtCache
@@ -246,14 +397,17 @@ func (in *ingest) run(ctx context.Context) error {
 		return err
 	}
 	in.insert, err = tx.PrepareContext(ctx, "INSERT INTO windows (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+") ON CONFLICT DO NOTHING")
+		") VALUES (?, ?, ?"+dataHoles+") ON CONFLICT DO NOTHING")
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer in.insert.Close()
 	for i := range in.b.Summaries {
-		if err := in.window(ctx, &in.b.Summaries[i]); err != nil {
-			return fmt.Errorf("windows[%d] (%s at %s): %w", i, in.b.Summaries[i].Server, in.b.Summaries[i].Start.UTC().Format(time.RFC3339), err)
+		s := &in.b.Summaries[i]
+		if err := in.savepoint(ctx, s); errors.Is(err, errRejected) {
+			in.rejected = append(in.rejected, Rejected{Index: i, Server: s.Server, Start: s.Start, Reason: err.Error()})
+		} else if err != nil {
+			return fmt.Errorf("windows[%d] (%s at %s): %w", i, s.Server, s.Start.UTC().Format(time.RFC3339), err)
 		}
 		if in.db.afterWindow != nil {
 			in.db.afterWindow(i)
@@ -265,12 +419,36 @@ func (in *ingest) run(ctx context.Context) error {
 	return nil
 }
 
+// savepoint stores one window under a savepoint, so that a window refused
+// halfway (its 5-minute row merged, its hourly row not) leaves nothing.
+func (in *ingest) savepoint(ctx context.Context, s *window.Summary) error {
+	if err := s.Validate(in.now); err != nil {
+		return fmt.Errorf("%w: %w", errRejected, err)
+	}
+	if _, err := in.stmts.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := in.window(ctx, s)
+	if errors.Is(err, errRejected) {
+		if _, err2 := in.stmts.ExecContext(ctx, "ROLLBACK TO w"); err2 != nil {
+			return fmt.Errorf("roll back refused window: %w", err2)
+		}
+	}
+	if _, err2 := in.stmts.ExecContext(ctx, "RELEASE w"); err2 != nil && err == nil {
+		err = fmt.Errorf("release savepoint: %w", err2)
+	}
+	return err
+}
+
 func (in *ingest) window(ctx context.Context, s *window.Summary) error {
-	server, err := in.serverID(ctx, s.Server.String())
+	server, err := in.serverID(ctx, ServerAddr(s))
 	if err != nil {
 		return err
 	}
-	e := encodeSummary(s)
+	e, err := encodeSummary(s)
+	if err != nil {
+		return err
+	}
 	args, err := e.args()
 	if err != nil {
 		return err
@@ -283,12 +461,12 @@ func (in *ingest) window(ctx context.Context, s *window.Summary) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		if err := mergeRow(ctx, in.stmts, "windows", server, start, in.sensor, &e); err != nil {
+		if err := in.db.mergeRow(ctx, in.stmts, "windows", server, start, in.sensor, &e); err != nil {
 			return err
 		}
 	}
 	if in.rolled.covers(server, start) {
-		return mergeRow(ctx, in.stmts, "hours", server, hourOf(start), in.sensor, &e)
+		return in.db.mergeRow(ctx, in.stmts, "hours", server, hourOf(start), in.sensor, &e)
 	}
 	return nil
 }
@@ -315,9 +493,11 @@ func (in *ingest) serverID(ctx context.Context, addr string) (int64, error) {
 }
 
 // mergeRow merges e into the row (server, start, sensor) of table,
-// inserting it when absent.
-func mergeRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
-	rows, err := tx.QueryContext(ctx, "SELECT "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
+// inserting it when absent. A stored row that cannot be read is moved
+// aside and e stored in its place; a merge that would overflow, or give a
+// row that does not read back, refuses the window (errRejected).
+func (db *DB) mergeRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
+	rows, err := tx.QueryContext(ctx, "SELECT rowid, "+dataCols+" FROM "+table+" WHERE server = ? AND start = ? AND sensor = ?",
 		server, start, sensor)
 	if err != nil {
 		return fmt.Errorf("read %s row: %w", table, err)
@@ -330,32 +510,69 @@ func mergeRow(ctx context.Context, tx querier, table string, server, start, sens
 		rows.Close()
 		return insertRow(ctx, tx, table, server, start, sensor, e)
 	}
-	var s rowScan
-	var acc rowAcc
-	if err := rows.Scan(s.dests()...); err != nil {
-		return fmt.Errorf("read %s row: %w", table, err)
+	var (
+		rowid int64
+		s     rowScan
+		acc   rowAcc
+	)
+	bad := rows.Scan(append([]any{&rowid}, s.dests()...)...)
+	if bad == nil {
+		bad = s.check()
 	}
-	if err := acc.addScan(&s); err != nil {
-		return fmt.Errorf("%s row: %w", table, err)
+	if bad == nil {
+		bad = acc.addScan(&s)
 	}
 	rows.Close()
-	if err := acc.addEncoded(e); err != nil {
-		return err
+	if bad != nil {
+		if err := db.moveAside(ctx, tx, table, rowid, bad); err != nil {
+			return err
+		}
+		return insertRow(ctx, tx, table, server, start, sensor, e)
 	}
-	merged := acc.encoded()
+	if err := acc.addEncoded(e); err != nil {
+		return fmt.Errorf("%w: merging it into the stored %s row: %w", errRejected, table, err)
+	}
+	merged, err := acc.encoded()
+	if err != nil {
+		return fmt.Errorf("merged %s row: %w", table, err)
+	}
+	if err := merged.check(); err != nil {
+		return fmt.Errorf("%w: merging it into the stored %s row gives an unreadable row: %w", errRejected, table, err)
+	}
 	args, err := merged.args()
 	if err != nil {
 		return fmt.Errorf("merged %s row: %w", table, err)
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET "+setCols+" WHERE server = ? AND start = ? AND sensor = ?",
-		append(args, server, start, sensor)...)
+	_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET "+setCols+" WHERE rowid = ?", append(args, rowid)...)
 	if err != nil {
 		return fmt.Errorf("update %s row: %w", table, err)
 	}
 	return nil
 }
 
-var setCols = strings.Join(append(append([]string{}, counterCols...), metricCols...), " = ?, ") + " = ?"
+// check verifies that e reads back as it would be stored.
+func (e *encoded) check() error {
+	var s rowScan
+	for i, c := range counterPtrs(&e.Counters) {
+		s.counters[i] = clamp(*c)
+	}
+	for i, b := range e.blobs {
+		s.blobs[i] = b
+	}
+	s.breakdown = e.breakdown
+	return s.check()
+}
+
+var setCols = strings.Join(allCols, " = ?, ") + " = ?"
+
+// ServerAddr is how the servers table names a summary's server: "ip:port"
+// for TCP, "ip:port/udp" for UDP.
+func ServerAddr(s *window.Summary) string {
+	if s.UDP() {
+		return s.Server.String() + "/udp"
+	}
+	return s.Server.String()
+}
 
 func insertRow(ctx context.Context, tx querier, table string, server, start, sensor int64, e *encoded) error {
 	args, err := e.args()
@@ -363,7 +580,7 @@ func insertRow(ctx context.Context, tx querier, table string, server, start, sen
 		return err
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO "+table+" (server, start, sensor, "+dataCols+
-		") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+")",
+		") VALUES (?, ?, ?"+dataHoles+")",
 		append([]any{server, start, sensor}, args...)...)
 	if err != nil {
 		return fmt.Errorf("insert %s row: %w", table, err)
@@ -379,19 +596,34 @@ func upsertSensor(ctx context.Context, tx *sql.Tx, s *window.SensorInfo, now tim
 	if s.Interfaces == nil {
 		ifaces = []byte("[]")
 	}
+	var skew any // NULL when the sensor does not say its clock
+	if !s.Clock.IsZero() {
+		skew = clampSkew(s.Clock.Sub(now))
+	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err = tx.QueryRowContext(ctx, `INSERT INTO sensors (name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
+			clock_skew_ms, windows_rejected, spool_corrupt, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET version = excluded.version, interfaces = excluded.interfaces,
 			packets = excluded.packets, drops = excluded.drops, flows = excluded.flows,
-			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost, last_seen = excluded.last_seen
+			spool_depth = excluded.spool_depth, spool_lost = excluded.spool_lost,
+			clock_skew_ms = excluded.clock_skew_ms, windows_rejected = excluded.windows_rejected,
+			spool_corrupt = excluded.spool_corrupt, last_seen = excluded.last_seen
 		RETURNING id`,
 		s.Name, s.Version, string(ifaces), clamp(s.Packets), clamp(s.Drops), clamp(s.Flows),
-		clamp(s.SpoolDepth), clamp(s.SpoolLost), now.Unix(), now.Unix()).Scan(&id)
+		clamp(s.SpoolDepth), clamp(s.SpoolLost), skew, clamp(s.WindowsRejected), clamp(s.SpoolCorrupt),
+		now.Unix(), now.Unix()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("upsert sensor %s: %w", s.Name, err)
 	}
 	return id, nil
+}
+
+// clampSkew returns d in milliseconds, bounded to ±10 years (a sensor's
+// clock can be anything).
+func clampSkew(d time.Duration) int64 {
+	const bound = 10 * 365 * 24 * time.Hour
+	return (min(max(d, -bound), bound)).Milliseconds()
 }
 
 // clamp maps a uint64 health counter to SQLite's int64.

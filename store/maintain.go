@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -133,7 +134,7 @@ func (db *DB) rollupStep(ctx context.Context, limit int64) (done bool, err error
 		next, err = nextHour(ctx, tx, st.hour, limit)
 	} else {
 		next.server = servers[len(servers)-1]
-		err = rollupServers(ctx, tx, st, next.server)
+		err = db.rollupServers(ctx, tx, st, next.server)
 	}
 	if err != nil {
 		return false, err
@@ -181,9 +182,9 @@ func nextHour(ctx context.Context, tx *sql.Tx, h, limit int64) (rollupState, err
 type rowKey struct{ server, sensor int64 }
 
 // rollupServers writes the hourly rows of hour st.hour for the servers in
-// (st.server, last].
-func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) error {
-	rows, err := tx.QueryContext(ctx, "SELECT server, sensor, "+dataCols+
+// (st.server, last]. Unreadable rows are left out and moved aside.
+func (db *DB) rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) error {
+	rows, err := tx.QueryContext(ctx, "SELECT rowid, server, sensor, "+dataCols+
 		" FROM windows WHERE start >= ? AND start < ? AND server > ? AND server <= ?",
 		st.hour, st.hour+3600, st.server, last)
 	if err != nil {
@@ -191,13 +192,22 @@ func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) 
 	}
 	defer rows.Close()
 	sums := map[rowKey]*rowAcc{}
-	var order []rowKey
-	var s rowScan
-	var k rowKey
-	dest := append([]any{&k.server, &k.sensor}, s.dests()...)
+	var (
+		order []rowKey
+		bad   []badRow
+		s     rowScan
+		k     rowKey
+		rowid int64
+	)
+	dest := append([]any{&rowid, &k.server, &k.sensor}, s.dests()...)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("read hour %d: %w", st.hour, err)
+		err := rows.Scan(dest...)
+		if err == nil {
+			err = s.check()
+		}
+		if err != nil {
+			bad = append(bad, badRow{"windows", rowid, err})
+			continue
 		}
 		acc := sums[k]
 		if acc == nil {
@@ -206,15 +216,25 @@ func rollupServers(ctx context.Context, tx *sql.Tx, st rollupState, last int64) 
 			order = append(order, k)
 		}
 		if err := acc.addScan(&s); err != nil {
-			return fmt.Errorf("server %d sensor %d hour %d: %w", k.server, k.sensor, st.hour, err)
+			// Valid rows whose sum overflows: the hour keeps what fits.
+			slog.Warn("rollup: hour overflows, row left out", "server", k.server, "sensor", k.sensor, "hour", st.hour, "err", err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read hour %d: %w", st.hour, err)
 	}
 	rows.Close()
+	for _, b := range bad {
+		db.bad.skipped.Add(1)
+		if err := db.moveAside(ctx, tx, b.table, b.rowid, b.reason); err != nil {
+			return err
+		}
+	}
 	for _, k := range order {
-		e := sums[k].encoded()
+		e, err := sums[k].encoded()
+		if err != nil {
+			return fmt.Errorf("server %d sensor %d hour %d: %w", k.server, k.sensor, st.hour, err)
+		}
 		if err := insertRow(ctx, tx, "hours", k.server, st.hour, k.sensor, &e); err != nil {
 			return err
 		}

@@ -156,7 +156,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Exec("ALTER TABLE rollup DROP COLUMN pruned; DELETE FROM schema_migrations WHERE version > 1"); err != nil {
+	if _, err := old.Exec("ALTER TABLE rollup DROP COLUMN pruned; " + undoMigration4 + undoMigration3 + "DELETE FROM schema_migrations WHERE version > 1"); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
@@ -214,3 +214,12 @@ func TestOpenOddPath(t *testing.T) {
 		}
 	}
 }
+
+// undoMigration4 takes a database back from schema version 4 to 3.
+const undoMigration4 = `ALTER TABLE windows DROP COLUMN client_errors; ALTER TABLE windows DROP COLUMN server_errors;
+ALTER TABLE windows DROP COLUMN breakdown; ALTER TABLE hours DROP COLUMN client_errors;
+ALTER TABLE hours DROP COLUMN server_errors; ALTER TABLE hours DROP COLUMN breakdown; `
+
+// undoMigration3 takes a database back from schema version 3 to 2.
+const undoMigration3 = `ALTER TABLE sensors DROP COLUMN clock_skew_ms; ALTER TABLE sensors DROP COLUMN windows_rejected;
+ALTER TABLE sensors DROP COLUMN spool_corrupt; DROP TABLE quarantine; `

@@ -19,6 +19,7 @@ import (
 // ServerSummary is what the overview shows of one server over a range.
 type ServerSummary struct {
 	Server          netip.AddrPort
+	Transport       string         // "" for TCP, "udp"
 	Sensors         []string       // sensors that saw it in [from,to), sorted
 	window.Counters                // summed over [from,to)
 	Metrics         window.Metrics // merged over [from,to)
@@ -33,90 +34,6 @@ type SparkPoint struct {
 	Connections         uint64
 }
 
-// Servers returns every server with 5-minute data in [from,to), sorted by
-// address. It reads 5-minute rows only: it is meant for recent ranges
-// (the overview's last hour or day). The servers are split into shards
-// read and merged in parallel, each shard in its own read transaction.
-func (db *DB) Servers(ctx context.Context, from, to time.Time) ([]ServerSummary, error) {
-	names, err := sensorNames(ctx, db.r)
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	addrs, err := serverAddrs(ctx, db.r)
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	shards := max(1, min(runtime.GOMAXPROCS(0), serverShards))
-	var (
-		wg   sync.WaitGroup
-		outs = make([][]ServerSummary, shards)
-		errs = make([]error, shards)
-	)
-	for i := range shards {
-		wg.Go(func() { outs[i], errs[i] = db.serversShard(ctx, from, to, names, addrs, i, shards) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
-	}
-	out := slices.Concat(outs...)
-	slices.SortFunc(out, func(a, b ServerSummary) int { return a.Server.Compare(b.Server) })
-	return out, nil
-}
-
-// serverShards bounds the parallelism of Servers (and the read connections
-// it takes from the pool).
-const serverShards = 4
-
-// serversShard aggregates the servers whose id is shard modulo shards.
-func (db *DB) serversShard(ctx context.Context, from, to time.Time, names map[int64]string, addrs map[int64]netip.AddrPort, shard, shards int) ([]ServerSummary, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT server, start, sensor, "+dataCols+
-		" FROM windows WHERE start >= ? AND start < ? AND server % ? = ?",
-		from.Unix(), to.Unix(), shards, shard)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	agg := map[int64]*serverAgg{}
-	var (
-		id, start, sensor int64
-		s                 rowScan
-	)
-	dest := append([]any{&id, &start, &sensor}, s.dests()...)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		a := agg[id]
-		if a == nil {
-			a = &serverAgg{sensors: map[string]bool{}, spark: map[int64]*sparkAgg{}}
-			a.sum.Server = addrs[id] // zero for a server newer than addrs: looked up below
-			agg[id] = a
-		}
-		if err := a.add(start, names[sensor], &s); err != nil {
-			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close() // before serverAddr takes a connection
-	out := make([]ServerSummary, 0, len(agg))
-	for id, a := range agg {
-		if !a.sum.Server.IsValid() {
-			if a.sum.Server, err = db.serverAddr(ctx, id); err != nil {
-				return nil, err
-			}
-		}
-		sum, err := a.summary()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a.sum.Server, err)
-		}
-		out = append(out, sum)
-	}
-	return out, nil
-}
-
 type serverAgg struct {
 	sum     ServerSummary
 	dists   [window.NumMetrics]distAcc
@@ -129,7 +46,9 @@ type sparkAgg struct {
 	connections uint64
 }
 
-func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
+// add merges a row that check accepted. Distributions whose sum would
+// pass window.MaxCount keep what fits.
+func (a *serverAgg) add(start int64, sensor string, s *rowScan) {
 	c := s.counts()
 	a.sum.Counters.Add(&c)
 	a.sensors[sensor] = true
@@ -142,16 +61,12 @@ func (a *serverAgg) add(start int64, sensor string, s *rowScan) error {
 		sp = &sparkAgg{}
 		a.spark[start] = sp
 	}
-	sp.connections += c.Connections
+	sp.connections = satAdd(sp.connections, c.Connections)
 	for i := range a.dists {
-		if err := a.dists[i].add(s.blobs[i]); err != nil {
-			return fmt.Errorf("stored %s: %w", window.Metric(i), err)
-		}
+		_ = a.dists[i].d.MergeChecked(s.parsed[i])
 	}
-	if err := sp.rtt.add(s.blobs[window.RTT]); err != nil {
-		return err
-	}
-	return sp.resp.add(s.blobs[window.ResponseTime])
+	sp.rtt.addEncoded(s.parsed[window.RTT])
+	sp.resp.addEncoded(s.parsed[window.ResponseTime])
 }
 
 func (a *serverAgg) summary() (ServerSummary, error) {
@@ -180,6 +95,9 @@ type SeriesQuery struct {
 	Metric   window.Metric
 	From, To time.Time
 	Sensor   string // "" = all sensors merged
+	// Operation, when set, narrows response_time and the transaction
+	// counters to one operation (see operationSeries).
+	Operation string
 }
 
 // SeriesPoint is one step of a series: counters summed and the metric's
@@ -205,6 +123,9 @@ const seriesMaxFine = 48 * time.Hour
 // Step says which. Points are merged across sensors unless
 // q.Sensor names one. An unknown server or sensor gives no points.
 func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
+	if q.Operation != "" {
+		return db.operationSeries(ctx, q)
+	}
 	out := Series{Step: window.Width}
 	if q.To.Sub(q.From) > seriesMaxFine {
 		out.Step = time.Hour
@@ -221,6 +142,7 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) (Series, error) {
 	}
 	defer tx.Rollback()
 	sq := seriesQuery{q: q, tx: tx, col: metricCols[q.Metric], points: map[int64]*pointAcc{}}
+	defer func() { db.skipped(ctx, sq.bad) }()
 	found, err := sq.ids(ctx)
 	if err != nil || !found {
 		return out, err
@@ -257,6 +179,7 @@ type seriesQuery struct {
 	col            string
 	server, sensor int64
 	points         map[int64]*pointAcc
+	bad            []badRow
 }
 
 type pointAcc struct {
@@ -299,7 +222,7 @@ func (sq *seriesQuery) hourly(ctx context.Context, from, to int64) error {
 // read merges the rows of table with start in [from, to) into points of
 // step seconds.
 func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step int64) error {
-	query := "SELECT start, " + strings.Join(counterCols, ", ") + ", " + sq.col + " FROM " + table +
+	query := "SELECT rowid, start, " + strings.Join(counterCols, ", ") + ", " + sq.col + " FROM " + table +
 		" WHERE server = ? AND start >= ? AND start < ?"
 	args := []any{sq.server, from, to}
 	if sq.q.Sensor != "" {
@@ -312,17 +235,22 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 	}
 	defer rows.Close()
 	var (
-		start int64
-		s     rowScan
+		rowid, start int64
+		s            rowScan
 	)
-	dest := []any{&start}
+	dest := []any{&rowid, &start}
 	for i := range s.counters {
 		dest = append(dest, &s.counters[i])
 	}
 	dest = append(dest, &s.blobs[sq.q.Metric])
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("read %s: %w", table, err)
+		err := rows.Scan(dest...)
+		if err == nil {
+			err = s.check()
+		}
+		if err != nil {
+			sq.bad = append(sq.bad, badRow{table, rowid, err})
+			continue
 		}
 		t := start - start%step
 		p := sq.points[t]
@@ -330,11 +258,11 @@ func (sq *seriesQuery) read(ctx context.Context, table string, from, to, step in
 			p = &pointAcc{}
 			sq.points[t] = p
 		}
+		if err := p.dist.d.MergeChecked(s.parsed[sq.q.Metric]); err != nil {
+			continue // a sum past MaxCount: the point keeps what fits
+		}
 		c := s.counts()
 		p.Counters.Add(&c)
-		if err := p.dist.add(s.blobs[sq.q.Metric]); err != nil {
-			return fmt.Errorf("stored %s: %w", table, err)
-		}
 	}
 	return rows.Err()
 }
@@ -372,12 +300,17 @@ func (sq *seriesQuery) sorted() ([]SeriesPoint, error) {
 type Sensor struct {
 	window.SensorInfo
 	FirstSeen, LastSeen time.Time
+	// ClockSkew is the sensor's clock minus the web node's when its last
+	// batch arrived (transit time included); HasSkew is false when the
+	// sensor did not send its clock.
+	ClockSkew time.Duration
+	HasSkew   bool
 }
 
 // Sensors returns every sensor that ever reported, sorted by name.
 func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT name, version, interfaces, packets, drops, flows, spool_depth, spool_lost,
-		first_seen, last_seen FROM sensors ORDER BY name`)
+		windows_rejected, spool_corrupt, clock_skew_ms, first_seen, last_seen FROM sensors ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sensors: %w", err)
 	}
@@ -387,16 +320,19 @@ func (db *DB) Sensors(ctx context.Context) ([]Sensor, error) {
 		var (
 			s           Sensor
 			ifaces      string
-			n           [5]int64
+			n           [7]int64
+			skew        sql.NullInt64
 			first, last int64
 		)
-		if err := rows.Scan(&s.Name, &s.Version, &ifaces, &n[0], &n[1], &n[2], &n[3], &n[4], &first, &last); err != nil {
+		if err := rows.Scan(&s.Name, &s.Version, &ifaces, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &skew, &first, &last); err != nil {
 			return nil, fmt.Errorf("sensors: %w", err)
 		}
 		if err := json.Unmarshal([]byte(ifaces), &s.Interfaces); err != nil {
 			return nil, fmt.Errorf("sensor %s: interfaces: %w", s.Name, err)
 		}
 		s.Packets, s.Drops, s.Flows, s.SpoolDepth, s.SpoolLost = uint64(n[0]), uint64(n[1]), uint64(n[2]), uint64(n[3]), uint64(n[4])
+		s.WindowsRejected, s.SpoolCorrupt = uint64(n[5]), uint64(n[6])
+		s.ClockSkew, s.HasSkew = time.Duration(skew.Int64)*time.Millisecond, skew.Valid
 		s.FirstSeen, s.LastSeen = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
 		out = append(out, s)
 	}
@@ -427,7 +363,7 @@ func (db *DB) serverAddr(ctx context.Context, id int64) (netip.AddrPort, error) 
 	if err := db.r.QueryRowContext(ctx, "SELECT addr FROM servers WHERE id = ?", id).Scan(&addr); err != nil {
 		return netip.AddrPort{}, fmt.Errorf("server %d: %w", id, err)
 	}
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 	if err != nil {
 		return ap, fmt.Errorf("stored server address %q: %w", addr, err)
 	}
@@ -447,7 +383,7 @@ func serverAddrs(ctx context.Context, db *sql.DB) (map[int64]netip.AddrPort, err
 		if err := rows.Scan(&id, &addr); err != nil {
 			return nil, err
 		}
-		ap, err := netip.ParseAddrPort(addr)
+		ap, err := netip.ParseAddrPort(strings.TrimSuffix(addr, "/udp")) // transport: see ServerAddr
 		if err != nil {
 			return nil, fmt.Errorf("stored server address %q: %w", addr, err)
 		}

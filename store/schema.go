@@ -60,6 +60,35 @@ CREATE INDEX sessions_expires ON sessions(expires);
 	// 2: how far retention has deleted 5-minute rows, so that series over
 	// that time come from the hourly rows.
 	`ALTER TABLE rollup ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;`,
+	// 3: the sensors' clock skew and what they dropped; stored rows that
+	// could not be read, moved aside.
+	`
+ALTER TABLE sensors ADD COLUMN clock_skew_ms INTEGER;
+ALTER TABLE sensors ADD COLUMN windows_rejected INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sensors ADD COLUMN spool_corrupt INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE quarantine (
+	id     INTEGER PRIMARY KEY,
+	tbl    TEXT NOT NULL,
+	server INTEGER NOT NULL,
+	start  INTEGER NOT NULL,
+	sensor INTEGER NOT NULL,
+	data   TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	moved  INTEGER NOT NULL
+);
+`,
+	// 4: application protocols: the error counters, and each row's
+	// breakdown by operation and status (window.Summary's protocol,
+	// operations and statuses as JSON, NULL for plain tcp).
+	breakdownColumns("windows") + breakdownColumns("hours"),
+}
+
+func breakdownColumns(table string) string {
+	return fmt.Sprintf(`
+ALTER TABLE %[1]s ADD COLUMN client_errors INTEGER NOT NULL DEFAULT 0 CHECK (client_errors >= 0);
+ALTER TABLE %[1]s ADD COLUMN server_errors INTEGER NOT NULL DEFAULT 0 CHECK (server_errors >= 0);
+ALTER TABLE %[1]s ADD COLUMN breakdown TEXT;
+`, table)
 }
 
 // windowTable is the schema of a table of summaries of width seconds:

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -24,6 +26,7 @@ type Spool struct {
 	db         *sql.DB
 	maxWindows int
 	dropped    atomic.Uint64
+	corrupt    atomic.Uint64
 }
 
 // spoolMigrations are the spool file's schema versions (see migrations).
@@ -39,6 +42,15 @@ CREATE TABLE spool_meta (
 	dropped INTEGER NOT NULL
 );
 INSERT INTO spool_meta (id, dropped) VALUES (1, 0);
+`, `
+CREATE TABLE spool_quarantine (
+	seq     INTEGER PRIMARY KEY,
+	id      TEXT NOT NULL,
+	windows INTEGER NOT NULL,
+	data    BLOB NOT NULL,
+	error   TEXT NOT NULL,
+	moved   INTEGER NOT NULL
+);
 `}
 
 // OpenSpool opens (creating it when absent) the spool at path, holding at
@@ -56,6 +68,10 @@ func OpenSpool(ctx context.Context, path string, maxWindows int) (*Spool, error)
 	}
 	lock, err := lockFile(abs)
 	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	if err := createPrivate(abs); err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	s := &Spool{path: abs, lock: lock, maxWindows: maxWindows}
@@ -84,7 +100,26 @@ func (s *Spool) open(ctx context.Context) error {
 		return fmt.Errorf("open spool %s: %w", s.path, err)
 	}
 	s.dropped.Store(uint64(dropped))
+	var corrupt int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM spool_quarantine").Scan(&corrupt); err != nil {
+		return fmt.Errorf("open spool %s: %w", s.path, err)
+	}
+	s.corrupt.Store(uint64(corrupt))
 	return nil
+}
+
+// createPrivate creates an absent database file readable by its owner
+// only (0600): it holds what the sensor saw. SQLite gives the -wal and
+// -shm files it creates beside it the same mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Close closes the spool.
@@ -100,32 +135,37 @@ func (s *Spool) Close() error {
 }
 
 // Put stores summaries as new batches with fresh random ids, split so that
-// no batch exceeds window.MaxBatchWindows or the spool's bound; then, while
-// the spool holds more than maxWindows summaries, it drops the oldest
-// batches and counts their summaries in Dropped.
+// no batch exceeds window.MaxBatchWindows or the spool's bound (see
+// PutBatch).
 func (s *Spool) Put(ctx context.Context, sums []window.Summary) error {
+	size := min(window.MaxBatchWindows, s.maxWindows)
+	for i := 0; i < len(sums); i += size {
+		if err := s.PutBatch(ctx, rand.Text(), sums[i:min(i+size, len(sums))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutBatch stores summaries as one batch under id; a batch already
+// spooled under id is left as it is (a replay spools the same batches
+// again). Then, while the spool holds more than maxWindows summaries, it
+// drops the oldest batches and counts their summaries in Dropped.
+func (s *Spool) PutBatch(ctx context.Context, id string, sums []window.Summary) error {
 	if len(sums) == 0 {
 		return nil
 	}
-	size := min(window.MaxBatchWindows, s.maxWindows)
+	data, err := json.Marshal(sums)
+	if err != nil {
+		return fmt.Errorf("spool put: encode: %w", err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("spool put: %w", err)
 	}
 	defer tx.Rollback()
-	for i := 0; i < len(sums); i += size {
-		chunk := sums[i:min(i+size, len(sums))]
-		data, err := json.Marshal(chunk)
-		if err != nil {
-			return fmt.Errorf("spool put: encode: %w", err)
-		}
-		id, err := batchID()
-		if err != nil {
-			return fmt.Errorf("spool put: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO spool (id, windows, data) VALUES (?, ?, ?)", id, len(chunk), data); err != nil {
-			return fmt.Errorf("spool put: %w", err)
-		}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO spool (id, windows, data) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", id, len(sums), data); err != nil {
+		return fmt.Errorf("spool put: %w", err)
 	}
 	dropped, err := s.trim(ctx, tx)
 	if err != nil {
@@ -163,30 +203,58 @@ func (s *Spool) trim(ctx context.Context, tx *sql.Tx) (dropped uint64, err error
 	return dropped, nil
 }
 
-func batchID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("batch id: %w", err)
+// Next returns the oldest batch, or ErrNotFound when the spool is empty.
+// The same batch (same id) comes back until it is acknowledged. A batch
+// that cannot be decoded is moved aside into spool_quarantine (counted in
+// Corrupt, logged) and the next one returned: one bad row never blocks
+// the rows behind it.
+func (s *Spool) Next(ctx context.Context) (id string, sums []window.Summary, err error) {
+	for {
+		var seq int64
+		var data []byte
+		err = s.db.QueryRowContext(ctx, "SELECT seq, id, data FROM spool ORDER BY seq LIMIT 1").Scan(&seq, &id, &data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil, fmt.Errorf("spool: %w", ErrNotFound)
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("spool next: %w", err)
+		}
+		sums = nil
+		derr := json.Unmarshal(data, &sums)
+		if derr == nil {
+			return id, sums, nil
+		}
+		if err := s.quarantine(ctx, seq, derr); err != nil {
+			return "", nil, fmt.Errorf("spool next: batch %s unreadable (%v), and moving it aside failed: %w", id, derr, err)
+		}
+		slog.Error("spool: unreadable batch moved aside", "spool", s.path, "batch", id, "err", derr)
 	}
-	return hex.EncodeToString(b), nil
 }
 
-// Next returns the oldest batch, or ErrNotFound when the spool is empty.
-// The same batch (same id) comes back until it is acknowledged.
-func (s *Spool) Next(ctx context.Context) (id string, sums []window.Summary, err error) {
-	var data []byte
-	err = s.db.QueryRowContext(ctx, "SELECT id, data FROM spool ORDER BY seq LIMIT 1").Scan(&id, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil, fmt.Errorf("spool: %w", ErrNotFound)
-	}
+// quarantine moves the row seq into spool_quarantine.
+func (s *Spool) quarantine(ctx context.Context, seq int64, why error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return "", nil, fmt.Errorf("spool next: %w", err)
+		return err
 	}
-	if err := json.Unmarshal(data, &sums); err != nil {
-		return "", nil, fmt.Errorf("spool next: batch %s: %w", id, err)
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO spool_quarantine (seq, id, windows, data, error, moved)
+		SELECT seq, id, windows, data, ?, ? FROM spool WHERE seq = ?`, why.Error(), time.Now().Unix(), seq); err != nil {
+		return err
 	}
-	return id, sums, nil
+	if _, err := tx.ExecContext(ctx, "DELETE FROM spool WHERE seq = ?", seq); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.corrupt.Add(1)
+	return nil
 }
+
+// Corrupt is the number of spooled batches moved aside as unreadable, over
+// the spool file's lifetime.
+func (s *Spool) Corrupt() uint64 { return s.corrupt.Load() }
 
 // Ack removes an acknowledged batch. Acknowledging a batch that is gone
 // (already acknowledged, or dropped) is not an error.

@@ -61,7 +61,8 @@ type DB struct {
 	w    *sql.DB // one connection: every write goes through it
 	r    *sql.DB // read-only pool
 
-	stats struct{ batches, windows, duplicates, errors atomic.Uint64 }
+	stats struct{ batches, windows, duplicates, errors, rejected atomic.Uint64 }
+	bad   badRowStats
 
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only
@@ -77,6 +78,7 @@ type IngestStats struct {
 	Windows    uint64 // window summaries stored
 	Duplicates uint64 // batches ignored because their id was seen before
 	Errors     uint64 // batches that failed
+	Rejected   uint64 // windows refused (invalid, or their merge would overflow)
 }
 
 // Open opens (creating it when absent) the database at path, after making
@@ -173,6 +175,7 @@ func (db *DB) Stats() IngestStats {
 		Windows:    db.stats.windows.Load(),
 		Duplicates: db.stats.duplicates.Load(),
 		Errors:     db.stats.errors.Load(),
+		Rejected:   db.stats.rejected.Load(),
 	}
 }
 

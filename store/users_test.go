@@ -182,7 +182,7 @@ func TestSessions(t *testing.T) {
 	if err := db.CreateUser(ctx, "dave", "password1", false); err != nil {
 		t.Fatal(err)
 	}
-	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	token := regexp.MustCompile(`^[A-Z2-7]{52}$`) // two crypto/rand.Text: 260 bits
 	seen := map[string]bool{}
 	var s Session
 	for range 20 {
@@ -191,8 +191,8 @@ func TestSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !hex64.MatchString(s.ID) || !hex64.MatchString(s.CSRF) || s.ID == s.CSRF {
-			t.Fatalf("session id %q csrf %q: want two different 256-bit hex tokens", s.ID, s.CSRF)
+		if !token.MatchString(s.ID) || !token.MatchString(s.CSRF) || s.ID == s.CSRF {
+			t.Fatalf("session id %q csrf %q: want two different random tokens", s.ID, s.CSRF)
 		}
 		if seen[s.ID] || seen[s.CSRF] {
 			t.Fatal("token repeated")

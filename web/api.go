@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
@@ -66,22 +67,54 @@ func (s *Server) timeRange(r *http.Request, def time.Duration) (from, to time.Ti
 	return from.UTC(), to.UTC(), nil
 }
 
+// serversQuery reads limit (default 100), sort (worst, connections,
+// server; default worst), q and the time range of a server listing.
+func (s *Server) serversQuery(r *http.Request) (store.ServersQuery, error) {
+	v := r.URL.Query()
+	q := store.ServersQuery{Limit: 100, Q: v.Get("q")}
+	var err error
+	if q.From, q.To, err = s.timeRange(r, time.Hour); err != nil {
+		return q, err
+	}
+	if l := v.Get("limit"); l != "" {
+		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit < 1 || q.Limit > store.MaxServersLimit {
+			return q, fmt.Errorf("limit: want 1 to %d, got %q", store.MaxServersLimit, l)
+		}
+	}
+	if o := v.Get("offset"); o != "" {
+		if q.Offset, err = strconv.Atoi(o); err != nil || q.Offset < 0 || q.Offset+q.Limit > store.MaxServersDepth {
+			return q, fmt.Errorf("offset: want 0 to %d minus limit, got %q", store.MaxServersDepth, o)
+		}
+	}
+	if so := v.Get("sort"); so != "" {
+		var ok bool
+		if q.Sort, ok = store.ParseServerSort(so); !ok {
+			return q, fmt.Errorf("sort: want worst, connections or server, got %q", so)
+		}
+	}
+	if len(q.Q) > 200 {
+		return q, errors.New("q: at most 200 bytes")
+	}
+	return q, nil
+}
+
 func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) {
-	from, to, err := s.timeRange(r, time.Hour)
+	q, err := s.serversQuery(r)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list, err := s.db.Servers(r.Context(), from, to)
+	list, err := s.db.ServerList(r.Context(), q)
 	if err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	out := make([]serverJSON, 0, len(list))
-	for i := range list {
-		out = append(out, toServerJSON(&list[i]))
+	out := make([]serverJSON, 0, len(list.Servers))
+	for i := range list.Servers {
+		out = append(out, toServerJSON(&list.Servers[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "servers": out})
+	writeJSON(w, http.StatusOK, map[string]any{"from": q.From, "to": q.To, "matched": list.Matched,
+		"limit": q.Limit, "offset": q.Offset, "servers": out})
 }
 
 func toServerJSON(sv *store.ServerSummary) serverJSON {
@@ -103,13 +136,16 @@ func toServerJSON(sv *store.ServerSummary) serverJSON {
 }
 
 type seriesJSON struct {
-	Server string            `json:"server"`
-	Metric string            `json:"metric"`
-	Sensor string            `json:"sensor,omitempty"`
-	From   time.Time         `json:"from"`
-	To     time.Time         `json:"to"`
-	Step   int64             `json:"step_s"`
-	Points []seriesPointJSON `json:"points"`
+	Server string `json:"server"`
+	Metric string `json:"metric"`
+	Sensor string `json:"sensor,omitempty"`
+	// Operation is set when the points are the operation's own (only
+	// response_time and the transaction counters are kept per operation).
+	Operation string            `json:"operation,omitempty"`
+	From      time.Time         `json:"from"`
+	To        time.Time         `json:"to"`
+	Step      int64             `json:"step_s"`
+	Points    []seriesPointJSON `json:"points"`
 }
 
 // seriesPointJSON is one window: the metric's digest (DESIGN.md) plus the
@@ -133,6 +169,9 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	out := seriesJSON{Server: q.Server.String(), Metric: q.Metric.String(), Sensor: q.Sensor, From: q.From, To: q.To,
 		Step: int64(series.Step / time.Second), Points: make([]seriesPointJSON, 0, len(series.Points))}
+	if q.Operation != "" && q.Metric == window.ResponseTime {
+		out.Operation = q.Operation
+	}
 	for i := range series.Points {
 		p := &series.Points[i]
 		out.Points = append(out.Points, seriesPointJSON{T: p.T.UTC(), Stats: p.Dist.Stats(), Counters: p.Counters})
@@ -159,7 +198,14 @@ func (s *Server) seriesQuery(r *http.Request) (store.SeriesQuery, error) {
 	if err != nil {
 		return q, err
 	}
-	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor")}, nil
+	op := v.Get("operation")
+	if len(op) > window.MaxOperationLen {
+		return q, fmt.Errorf("operation: at most %d bytes", window.MaxOperationLen)
+	}
+	if t := v.Get("transport"); t != "" && t != "tcp" && t != "udp" {
+		return q, fmt.Errorf("transport: want tcp or udp, got %q", t)
+	}
+	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op}, nil
 }
 
 type sensorJSON struct {
@@ -167,6 +213,9 @@ type sensorJSON struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Online    bool      `json:"online"`
+	// ClockSkew is the sensor's clock minus the web node's at its last
+	// batch, in seconds; null when the sensor does not send its clock.
+	ClockSkew *float64 `json:"clock_skew_s"`
 }
 
 func (s *Server) apiSensors(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +227,9 @@ func (s *Server) apiSensors(w http.ResponseWriter, r *http.Request) {
 	out := make([]sensorJSON, len(rows))
 	for i, sn := range rows {
 		out[i] = sensorJSON{SensorInfo: sn.SensorInfo, FirstSeen: sn.FirstSeen.UTC(), LastSeen: sn.LastSeen.UTC(), Online: sn.Online}
+		if sn.HasSkew {
+			out[i].ClockSkew = orNull(sn.ClockSkew.Seconds())
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sensors": out})
 }

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -272,7 +274,7 @@ func TestPagesShowData(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{`href="/servers/10.1.1.1:80"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
+		{"/", []string{`href="/servers/10.1.1.1:80?range=1h"`, "http", "s1, s2", `<polyline points="`, "[2001:db8::1]:5432", "postgresql"}},
 		{"/servers/" + url.PathEscape(serverA), []string{`data-server="10.1.1.1:80"`, `<option value="s1">`, `<option value="s2">`, "uPlot.iife.min.js"}},
 		{"/servers/" + url.PathEscape(serverB), []string{`data-server="[2001:db8::1]:5432"`}},
 		{"/sensors", []string{"s1", "s2", "online"}},
@@ -308,5 +310,118 @@ func TestPagesShowData(t *testing.T) {
 	e.clock.Add(3 * window.Width)
 	if r := e.get(c, "/sensors"); strings.Contains(r.body, ">online<") || !strings.Contains(r.body, ">offline<") {
 		t.Errorf("sensors after 15 silent minutes still online")
+	}
+}
+
+func TestSensorClockSkew(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	now := e.clock.Now()
+	const skew = 90 * time.Minute
+	// A sensor whose clock runs 90 minutes ahead sends a window of its
+	// "current" time: it is stored, and its skew shows.
+	ahead := batch("skew-1", "fast", summary(serverA, window.Start(now.Add(skew)), 3, []float64{100}, nil))
+	ahead.Sensor.Clock = now.Add(skew)
+	ahead.Sensor.WindowsRejected, ahead.Sensor.SpoolCorrupt = 3, 2
+	e.ingest(ahead)
+	e.ingest(batch("skew-2", "noclock"))
+	c, _ := e.loggedIn()
+	r := e.do(c, "GET", "/api/v1/sensors", nil)
+	var got struct {
+		Sensors []struct {
+			Name     string   `json:"name"`
+			Skew     *float64 `json:"clock_skew_s"`
+			Rejected uint64   `json:"windows_rejected"`
+			Corrupt  uint64   `json:"spool_corrupt"`
+		} `json:"sensors"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil || len(got.Sensors) != 2 {
+		t.Fatalf("%d %s (%v)", r.status, r.body, err)
+	}
+	fast, noclock := got.Sensors[0], got.Sensors[1]
+	if fast.Skew == nil || math.Abs(*fast.Skew-skew.Seconds()) > 5 || fast.Rejected != 3 || fast.Corrupt != 2 {
+		t.Errorf("fast sensor: %s", r.body)
+	}
+	if noclock.Skew != nil {
+		t.Errorf("sensor without a clock has skew %v", *noclock.Skew)
+	}
+	if page := e.get(c, "/sensors"); !strings.Contains(page.body, `warn" title="sensor clock minus this web node's clock">&#43;1h30m0s<`) {
+		t.Errorf("sensors page does not show the skew:\n%s", page.body)
+	}
+	from := url.QueryEscape(window.Start(now.Add(skew)).Format(time.RFC3339))
+	to := url.QueryEscape(now.Add(skew + time.Hour).Format(time.RFC3339))
+	if r := e.do(c, "GET", "/api/v1/servers?from="+from+"&to="+to, nil); !strings.Contains(r.body, serverA) {
+		t.Errorf("window 90 minutes ahead not stored: %s", r.body)
+	}
+}
+
+// TestAPIServersBounded checks limit, sort, q and matched, and that the
+// overview pages.
+func TestAPIServersBounded(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	const n = 230
+	conns := map[string]uint64{}
+	resp := map[string]float64{}
+	var sums []window.Summary
+	for i := range n {
+		addr := fmt.Sprintf("10.9.%d.%d:80", i/100, i%100)
+		conns[addr] = uint64((i*37)%n + 1)
+		resp[addr] = float64((i*53)%n+1) * 100
+		sums = append(sums, summary(addr, start, conns[addr], nil, []float64{resp[addr]}))
+	}
+	e.ingest(batch("many", "s1", sums...))
+	c, _ := e.loggedIn()
+	get := func(q string) (int, int, []string) {
+		r := e.do(c, "GET", "/api/v1/servers?"+q, nil)
+		var got struct {
+			Matched int `json:"matched"`
+			Servers []struct {
+				Server string `json:"server"`
+			} `json:"servers"`
+		}
+		if r.status == http.StatusOK {
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var names []string
+		for _, s := range got.Servers {
+			names = append(names, s.Server)
+		}
+		return r.status, got.Matched, names
+	}
+	byKey := func(key func(a string) float64) []string {
+		var all []string
+		for a := range conns {
+			all = append(all, a)
+		}
+		slices.SortFunc(all, func(a, b string) int { return cmp.Compare(key(b), key(a)) })
+		return all
+	}
+	if st, m, names := get(""); st != 200 || m != n || len(names) != 100 {
+		t.Errorf("default: %d matched %d, %d servers; want %d matched, 100 listed", st, m, len(names), n)
+	}
+	if _, _, names := get("sort=connections&limit=7"); !slices.Equal(names, byKey(func(a string) float64 { return float64(conns[a]) })[:7]) {
+		t.Errorf("sort=connections: %v", names)
+	}
+	if _, _, names := get("sort=worst&limit=5"); !slices.Equal(names, byKey(func(a string) float64 { return resp[a] })[:5]) {
+		t.Errorf("sort=worst: %v", names)
+	}
+	if _, m, names := get("q=10.9.1.&limit=1000&sort=server"); m != 100 || len(names) != 100 || names[0] != "10.9.1.0:80" || names[1] != "10.9.1.1:80" {
+		t.Errorf("q: matched %d, %v", m, names)
+	}
+	for _, bad := range []string{"limit=1001", "limit=0", "limit=x", "sort=best", "offset=-1"} {
+		if st, _, _ := get(bad); st != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", bad, st)
+		}
+	}
+	page := e.get(c, "/")
+	if got := overviewServers(page.body); len(got) != overviewPage || !strings.Contains(page.body, `id="next"`) || !strings.Contains(page.body, fmt.Sprintf("of %d", n)) {
+		t.Errorf("overview: %d servers listed, want %d and a next page", len(got), overviewPage)
+	}
+	lastPage := (n + overviewPage - 1) / overviewPage
+	last := e.get(c, fmt.Sprintf("/?range=1h&page=%d", lastPage))
+	if got := overviewServers(last.body); len(got) != n-(lastPage-1)*overviewPage || strings.Contains(last.body, `id="next"`) || !strings.Contains(last.body, `id="prev"`) {
+		t.Errorf("overview page %d: %d servers listed, want %d and no next page", lastPage, len(got), n-(lastPage-1)*overviewPage)
 	}
 }

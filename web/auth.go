@@ -2,17 +2,18 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pastmon/pastmon/store"
 )
@@ -44,14 +45,6 @@ func identityFrom(ctx context.Context) *identity {
 func equalSecret(a, b string) bool {
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
-
-func randomToken() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // clientAddr is the peer's IP. Proxy headers are ignored on purpose: they
@@ -121,7 +114,9 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 		}
 		if id == nil {
 			if wantsHTML(r) {
-				s.renderLogin(w, r, http.StatusUnauthorized, r.URL.RequestURI(), "", "")
+				// A redirect, not a login form in place: the address bar then
+				// shows /login, and the deep link rides along in next.
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(safeNext(r.URL.RequestURI())), http.StatusSeeOther)
 				return
 			}
 			writeJSONError(w, http.StatusUnauthorized, "login required: a session cookie or HTTP Basic credentials")
@@ -163,7 +158,7 @@ func (s *Server) requireChanged(next http.Handler) http.Handler {
 		id := identityFrom(r.Context())
 		if id.user.MustChange {
 			if wantsHTML(r) {
-				s.renderPassword(w, r, http.StatusForbidden, "")
+				s.renderPassword(w, r, http.StatusForbidden, r.URL.RequestURI(), "")
 				return
 			}
 			writeJSONError(w, http.StatusForbidden, "password must be changed first: POST /password")
@@ -183,9 +178,11 @@ func requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// wantsHTML tells a browser navigation from a script.
+// wantsHTML tells a browser navigation from a script. The API and
+// /metrics always answer scripts.
 func wantsHTML(r *http.Request) bool {
-	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html")
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") &&
+		!strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics"
 }
 
 func (s *Server) setSessionCookie(w http.ResponseWriter, sess store.Session) {
@@ -202,11 +199,43 @@ func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	})
 }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site: it returns next if it
+// is a relative path of this site, else "/". Browsers drop tabs and
+// newlines anywhere in a URL and read a backslash as a slash, so
+// "/\t/evil.example" and "/\\evil.example" would leave the site: any control
+// character, space or backslash, raw or percent-encoded, refuses next, as
+// does anything url.Parse finds a scheme or host in.
 func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+	if !sameSitePath(next) || strings.HasPrefix(next, "/login") {
 		return "/"
 	}
 	return next
+}
+
+func sameSitePath(next string) bool {
+	if len(next) > 2048 || len(next) < 1 || next[0] != '/' {
+		return false
+	}
+	for _, v := range []string{next, percentDecoded(next)} {
+		if strings.HasPrefix(v, "//") || strings.ContainsFunc(v, func(r rune) bool {
+			return r <= ' ' || r == '\\' || r == 0x7f || r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r)
+		}) {
+			return false
+		}
+	}
+	u, err := url.Parse(next)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.Opaque == "" && u.User == nil
+}
+
+// percentDecoded undoes percent-encoding (twice, for double-encoded input);
+// an invalid escape is kept as it is, which refuses nothing by itself.
+func percentDecoded(s string) string {
+	for range 2 {
+		d, err := url.PathUnescape(s)
+		if err != nil || d == s {
+			break
+		}
+		s = d
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,8 @@ func TestLoginFlow(t *testing.T) {
 	e := newEnv(t, testAdminPW)
 	c := e.browser()
 
-	if r := e.get(c, "/"); r.status != http.StatusUnauthorized || !strings.Contains(r.body, `id="login-form"`) {
-		t.Fatalf("anonymous GET /: %d, want 401 with the login form", r.status)
+	if r := e.get(c, "/"); !toLogin(r, "/") {
+		t.Fatalf("anonymous GET /: %d to %q, want a redirect to the login form", r.status, r.header.Get("Location"))
 	}
 	if r := e.login(c, "admin", "wrong-password"); r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Wrong user name or password") {
 		t.Fatalf("wrong password: %d %s", r.status, r.body)
@@ -45,8 +46,8 @@ func TestLoginFlow(t *testing.T) {
 	if out.status != http.StatusSeeOther || out.header.Get("Location") != "/login" {
 		t.Fatalf("logout: %d to %q", out.status, out.header.Get("Location"))
 	}
-	if r := e.get(c, "/"); r.status != http.StatusUnauthorized {
-		t.Fatalf("GET / after logout: %d, want 401", r.status)
+	if r := e.get(c, "/"); !toLogin(r, "/") {
+		t.Fatalf("GET / after logout: %d, want a redirect to the login form", r.status)
 	}
 	// The old cookie is dead on the server too, not just dropped by the browser.
 	if r := e.do(http.DefaultClient, "GET", "/api/v1/servers", nil, "Cookie", sessionCookie+"="+ck.Value); r.status != http.StatusUnauthorized {
@@ -54,20 +55,55 @@ func TestLoginFlow(t *testing.T) {
 	}
 }
 
+var nextFieldRe = regexp.MustCompile(`<input type="hidden" name="next" value="[^"]*">`)
+
+// toLogin tells whether r redirects a browser to the login form with next.
+func toLogin(r reply, next string) bool {
+	return r.status == http.StatusSeeOther && r.header.Get("Location") == "/login?next="+url.QueryEscape(next)
+}
+
+// TestSafeNext covers the class of open redirects, not one input: every
+// way a browser turns a path into another host (//, /\, tabs and newlines
+// it drops, schemes, percent-encoded and double-encoded forms of these).
 func TestSafeNext(t *testing.T) {
-	tests := []struct{ next, want string }{
-		{"/sensors", "/sensors"},
-		{"/servers/10.0.0.1:80?x=1", "/servers/10.0.0.1:80?x=1"},
-		{"//evil.example/x", "/"},
-		{"https://evil.example/", "/"},
-		{"/\\evil.example", "/"},
-		{"/login?next=/x", "/"},
-		{"/x\r\nSet-Cookie: a=b", "/"},
-		{"", "/"},
+	kept := []string{
+		"/sensors", "/servers/10.0.0.1:80?x=1", "/servers/%5B2001:db8::1%5D:443?range=6h#ops",
+		"/?range=24h&q=10.0", "/servers/10.0.0.1:80?from=2026-12-02T10:00:00Z", "/caf%C3%A9",
 	}
-	for _, tc := range tests {
-		if got := safeNext(tc.next); got != tc.want {
-			t.Errorf("safeNext(%q) = %q, want %q", tc.next, got, tc.want)
+	for _, next := range kept {
+		if got := safeNext(next); got != next {
+			t.Errorf("safeNext(%q) = %q, want it kept", next, got)
+		}
+	}
+	hosts := []string{"evil.example", "evil.example/x", "evil.example:443", "user@evil.example"}
+	prefixes := []string{"//", "/\\", "\\\\", "\\/", "/\t/", "/\n/", "/\r/", "\t//", " //", "/ /",
+		"/%2F", "/%2f", "%2F%2F", "/%5C", "/%5c", "/%09/", "/%0a/", "/%0D/", "/%252F", "/%255C", "/%2509/",
+		"///", "/\x00/", "/\x7f/", "/\u00a0/", "/\u2028/", "https://", "http:", "javascript:", "data:", "HTTPS://", ":", ""}
+	for _, p := range prefixes {
+		for _, h := range hosts {
+			next := p + h
+			if got := safeNext(next); got != "/" {
+				t.Errorf("safeNext(%q) = %q, want /", next, got)
+			}
+		}
+	}
+	for _, next := range []string{"", "/login", "/login?next=/x", "/x\r\nSet-Cookie: a=b", "/" + strings.Repeat("a", 3000), "/\xff\xfe"} {
+		if got := safeNext(next); got != "/" {
+			t.Errorf("safeNext(%.40q) = %q, want /", next, got)
+		}
+	}
+}
+
+// TestLoginNextNeverLeaves logs in through the real form with hostile
+// next values and checks where the browser is sent.
+func TestLoginNextNeverLeaves(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	for _, next := range []string{"/\t/evil.example/x", "//evil.example", "/\\evil.example", "/%09/evil.example/x", "https://evil.example/", "/%2F%2Fevil.example"} {
+		c := e.browser()
+		page := e.get(c, "/login?next="+url.QueryEscape(next))
+		r := e.postForm(c, "/login", url.Values{"username": {"admin"}, "password": {testAdminPW}, "csrf": {csrfOf(t, page.body)}, "next": {next}})
+		if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || loc != "/" {
+			t.Errorf("login with next=%q: %d to %q, want /", next, r.status, loc)
 		}
 	}
 }
@@ -75,13 +111,66 @@ func TestSafeNext(t *testing.T) {
 func TestLoginRedirectsToNext(t *testing.T) {
 	e := newEnv(t, testAdminPW)
 	c := e.browser()
-	page := e.get(c, "/sensors") // refused: the login form remembers where the user wanted to go
-	if page.status != http.StatusUnauthorized || !strings.Contains(page.body, `name="next" value="/sensors"`) {
-		t.Fatalf("GET /sensors anonymously: %d, want 401 with next=/sensors", page.status)
+	const deep = "/servers/10.0.0.1:80?range=6h&op=GET+%2Fx"
+	r := e.get(c, deep) // refused: the browser goes to the login form, which remembers where it wanted to go
+	if !toLogin(r, deep) {
+		t.Fatalf("GET %s anonymously: %d to %q, want the login form with next", deep, r.status, r.header.Get("Location"))
 	}
-	r := e.postForm(c, "/login", url.Values{"username": {"admin"}, "password": {testAdminPW}, "csrf": {csrfOf(t, page.body)}, "next": {"/sensors"}})
-	if got := r.header.Get("Location"); r.status != http.StatusSeeOther || got != "/sensors" {
-		t.Errorf("login with next=/sensors: %d to %q", r.status, got)
+	page := e.get(c, r.header.Get("Location"))
+	if page.status != http.StatusOK || !strings.Contains(page.body, `name="next" value="/servers/10.0.0.1:80?range=6h&amp;op=GET&#43;%2Fx"`) {
+		t.Fatalf("login form: %d, no next field for %s:\n%s", page.status, deep, page.body)
+	}
+	r = e.postForm(c, "/login", url.Values{"username": {"admin"}, "password": {testAdminPW}, "csrf": {csrfOf(t, page.body)}, "next": {deep}})
+	if got := r.header.Get("Location"); r.status != http.StatusSeeOther || got != deep {
+		t.Errorf("login with next=%s: %d to %q", deep, r.status, got)
+	}
+}
+
+// TestDeepLinkSurvivesPasswordChange: the first login with admin/admin
+// goes through the forced password change and still ends at the link.
+func TestDeepLinkSurvivesPasswordChange(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.browser()
+	const deep = "/sensors?x=1"
+	page := e.get(c, "/login?next="+url.QueryEscape(deep))
+	r := e.postForm(c, "/login", url.Values{"username": {"admin"}, "password": {"admin"}, "csrf": {csrfOf(t, page.body)}, "next": {deep}})
+	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || loc != "/password?next="+url.QueryEscape(deep) {
+		t.Fatalf("first login: %d to %q", r.status, loc)
+	}
+	pw := e.get(c, r.header.Get("Location"))
+	if !strings.Contains(pw.body, `name="next" value="/sensors?x=1"`) {
+		t.Fatalf("password page keeps no next:\n%s", pw.body)
+	}
+	r = e.postForm(c, "/password", url.Values{"csrf": {csrfOf(t, pw.body)}, "current": {"admin"}, "new": {testNewAdmin}, "confirm": {testNewAdmin}, "next": {deep}})
+	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || loc != deep {
+		t.Fatalf("password change: %d to %q, want %s", r.status, loc, deep)
+	}
+}
+
+// TestErrorPages: browsers get HTML error pages that say what was wrong,
+// scripts keep JSON.
+func TestErrorPages(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	c, _ := e.loggedIn()
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/no/such/page", 404, "No such page: /no/such/page"},
+		{"/servers/not-an-address", 400, "is not a server address"},
+	} {
+		html := e.get(c, tc.path)
+		if html.status != tc.status || !strings.Contains(html.header.Get("Content-Type"), "text/html") || !strings.Contains(html.body, tc.want) || !strings.Contains(html.body, `id="error-page"`) {
+			t.Errorf("browser %s: %d %s, want an HTML %d saying %q:\n%.400s", tc.path, html.status, html.header.Get("Content-Type"), tc.status, tc.want, html.body)
+		}
+		js := e.do(c, http.MethodGet, tc.path, nil, "Accept", "application/json")
+		if js.status != tc.status || !strings.Contains(js.header.Get("Content-Type"), "application/json") || !strings.Contains(js.body, `"error"`) {
+			t.Errorf("script %s: %d %s %s, want JSON %d", tc.path, js.status, js.header.Get("Content-Type"), js.body, tc.status)
+		}
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/favicon.ico", nil); r.status != 200 || r.header.Get("Content-Type") != "image/x-icon" || len(r.body) < 22 {
+		t.Errorf("favicon: %d %s %d bytes", r.status, r.header.Get("Content-Type"), len(r.body))
 	}
 }
 
@@ -138,7 +227,9 @@ func TestForcedPasswordChange(t *testing.T) {
 		}
 		for _, w := range who {
 			r := e.do(w.c, b.method, b.path, strings.NewReader("name=x&password=yyyyyyyy"), w.hdr...)
-			if r.status != http.StatusForbidden || strings.Contains(r.body, "10.0.0.1") {
+			// The password form may carry the requested path (next), no data.
+			body := nextFieldRe.ReplaceAllString(r.body, "")
+			if r.status != http.StatusForbidden || strings.Contains(body, "10.0.0.1") {
 				t.Errorf("%s %s before the change: %d, want 403 with no data", b.method, b.path, r.status)
 			}
 		}
@@ -361,7 +452,7 @@ func TestUserAdministration(t *testing.T) {
 	if r := post(admin, "/users/bob/password", url.Values{"password": {"bob-reset-pw-3"}}); r.status != http.StatusSeeOther {
 		t.Fatalf("reset bob: %d", r.status)
 	}
-	if r := e.get(bob, "/"); r.status != http.StatusUnauthorized {
+	if r := e.get(bob, "/"); !toLogin(r, "/") {
 		t.Fatalf("bob after reset: %d, want logged out", r.status)
 	}
 	if u, err := e.db.CheckPassword(t.Context(), "bob", "bob-reset-pw-3"); err != nil || !u.MustChange {

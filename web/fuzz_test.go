@@ -26,19 +26,24 @@ func FuzzIngestBody(f *testing.F) {
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var b window.Batch
-		if status, _ := decodeBatch(bytes.NewReader(body), &b); status != 0 {
+		if _, _, status, _ := decodeBatch(bytes.NewReader(body), &b); status != 0 {
 			return
 		}
-		if b.Validate(now) != nil || checkBatchBounds(&b) != nil {
+		if b.Validate() != nil || checkBatchBounds(&b) != nil {
 			return
+		}
+		for i := range b.Summaries {
+			if b.Summaries[i].Validate(now) != nil {
+				return
+			}
 		}
 		again, err := json.Marshal(&b)
 		if err != nil {
 			t.Fatalf("accepted batch does not encode: %v", err)
 		}
 		var b2 window.Batch
-		if status, msg := decodeBatch(bytes.NewReader(again), &b2); status != 0 {
-			t.Fatalf("accepted batch does not decode again: %d %s\n%s", status, msg, again)
+		if _, rej, status, msg := decodeBatch(bytes.NewReader(again), &b2); status != 0 || len(rej) != 0 {
+			t.Fatalf("accepted batch does not decode again: %d %s %v\n%s", status, msg, rej, again)
 		}
 		if len(b2.Summaries) != len(b.Summaries) || b2.ID != b.ID {
 			t.Fatalf("round trip changed the batch")

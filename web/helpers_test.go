@@ -42,7 +42,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	srv   *Server
 	ts    *httptest.Server
@@ -53,7 +53,7 @@ type envOpt func(*Config)
 
 // newEnv starts a real server on a real SQLite file. adminPW "" gives the
 // first-start admin/admin that must be changed.
-func newEnv(t *testing.T, adminPW string, opts ...envOpt) *env {
+func newEnv(t testing.TB, adminPW string, opts ...envOpt) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "web.db"))
@@ -121,7 +121,7 @@ func (e *env) postForm(c *http.Client, path string, form url.Values) reply {
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrfOf extracts the CSRF token a page embeds in its forms.
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfRe.FindStringSubmatch(page)
 	if m == nil {

@@ -2,12 +2,16 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	enc "github.com/DataDog/sketches-go/ddsketch/encoding"
 
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -51,35 +55,43 @@ func TestIngestRejectsBadInput(t *testing.T) {
 		{"extra data", good + `{}`, auth, 400, "extra data"},
 		{"unknown field", replace(`"id":`, `"colour":"red","id":`), auth, 400, `unknown field "colour"`},
 		{"unknown sensor field", replace(`"name":"sensor-a"`, `"name":"sensor-a","cpu":3`), auth, 400, `unknown field "cpu"`},
-		{"unknown metric", replace(`"rtt":`, `"latency":`), auth, 400, `unknown metric "latency"`},
-		{"negative counter", replace(`"connections":5`, `"connections":-5`), auth, 400, "connections"},
-		{"fractional counter", replace(`"connections":5`, `"connections":5.5`), auth, 400, "connections"},
-		{"absurd counter", replace(`"connections":5`, `"connections":5000000000000`), auth, 400, "connections = 5000000000000 is absurd"},
-		{"negative timing", replace(`"min_us":100`, `"min_us":-100`), auth, 400, "negative"},
-		{"absurd timing", replace(`"max_us":300`, `"max_us":1e12`), auth, 400, "absurd"},
-		{"sum outside min max", replace(`"sum_us":600`, `"sum_us":6000`), auth, 400, "sum outside"},
-		{"sketch count mismatch", replace(`"count":3`, `"count":4`), auth, 400, ""},
-		{"off the 5-minute grid", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(time.Minute)))), 1), auth, 400, "not on a 5-minute boundary"},
-		{"far future", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(24*time.Hour)))), 1), auth, 400, "in the future"},
+		{"unknown metric", replace(`"rtt":`, `"latency":`), auth, winBad, `unknown metric "latency"`},
+		{"negative counter", replace(`"connections":5`, `"connections":-5`), auth, winBad, "connections"},
+		{"fractional counter", replace(`"connections":5`, `"connections":5.5`), auth, winBad, "connections"},
+		{"absurd counter", replace(`"connections":5`, `"connections":5000000000000`), auth, winBad, "connections = 5000000000000 is absurd"},
+		{"negative timing", replace(`"min_us":100`, `"min_us":-100`), auth, winBad, "negative"},
+		{"absurd timing", replace(`"max_us":300`, `"max_us":1e12`), auth, winBad, "absurd"},
+		{"sum outside min max", replace(`"sum_us":600`, `"sum_us":6000`), auth, winBad, "sum outside"},
+		{"sketch count mismatch", replace(`"count":3`, `"count":4`), auth, winBad, ""},
+		{"off the 5-minute grid", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(time.Minute)))), 1), auth, winBad, "not on a 5-minute boundary"},
+		{"far future", strings.Replace(good, startJSON, string(must(json.Marshal(start.Add(24*time.Hour)))), 1), auth, winBad, "in the future"},
 		{"no batch id", replace(`"id":"ok-1"`, `"id":""`), auth, 400, "batch id"},
 		{"no sensor name", replace(`"name":"sensor-a"`, `"name":""`), auth, 400, "sensor name"},
 		{"control characters in sensor name", replace(`"name":"sensor-a"`, `"name":"a\u0007b"`), auth, 400, "printable"},
-		{"server without port", replace(`"192.0.2.10:443"`, `"192.0.2.10"`), auth, 400, "ip:port"},
-		{"server port 0", replace(`"192.0.2.10:443"`, `"192.0.2.10:0"`), auth, 400, "ip:port"},
+		{"server without port", replace(`"192.0.2.10:443"`, `"192.0.2.10"`), auth, winBad, "ip:port"},
+		{"server port 0", replace(`"192.0.2.10:443"`, `"192.0.2.10:0"`), auth, winBad, "ip:port"},
 		{"wrong content type", good, []string{"Authorization", "Bearer " + testToken, "Content-Type", "text/plain"}, 415, "application/json"},
-		{"one bad window among good ones", strings.Replace(good, `"windows":[`, `"windows":[`+mustWindowJSON(t, "192.0.2.11:80", start)+`,`+mustWindowJSON(t, "192.0.2.12:80", start.Add(time.Second))+`,`, 1), auth, 400, "windows[1]"},
 	}
-	for _, tc := range tests {
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(tc.body), tc.hdr...)
-			var got ingestReply
+			// Each case its own batch id: a window refused in a batch
+			// leaves the batch id recorded.
+			body := strings.Replace(tc.body, `"id":"ok-1"`, fmt.Sprintf(`"id":"bad-%d"`, i), 1)
+			r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(body), tc.hdr...)
+			var got ingestAnswer
 			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 				t.Fatalf("%d: answer is not JSON: %q", r.status, r.body)
 			}
-			if r.status != tc.status || got.OK || !strings.Contains(got.Error, tc.msg) || got.Error == "" {
+			if tc.status == winBad {
+				// The batch is fine, its window is not: refused alone.
+				if r.status != http.StatusOK || got.Accepted != 0 || len(got.Rejected) != 1 || got.Rejected[0].Index != 0 ||
+					!strings.Contains(got.Rejected[0].Error, tc.msg) {
+					t.Errorf("%d %s, want 200 refusing windows[0] with %q", r.status, r.body, tc.msg)
+				}
+			} else if r.status != tc.status || got.OK || !strings.Contains(got.Error, tc.msg) || got.Error == "" {
 				t.Errorf("%d %+v, want %d with %q", r.status, got, tc.status, tc.msg)
 			}
-			assertNothingStored(t, e)
+			assertNoWindows(t, e)
 		})
 	}
 	if r := e.do(http.DefaultClient, http.MethodGet, IngestPath, nil, auth...); r.status != http.StatusMethodNotAllowed {
@@ -89,8 +101,13 @@ func TestIngestRejectsBadInput(t *testing.T) {
 	// The good batch goes in; sent again it is acknowledged as a duplicate.
 	for i, wantDup := range []bool{false, true} {
 		r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(good), auth...)
-		var got ingestReply
-		if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != 200 || !got.OK || got.Duplicate != wantDup || got.Windows != 1 {
+		var got ingestAnswer
+		wantN := 1
+		if wantDup {
+			wantN = 0
+		}
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != 200 || !got.OK || got.Duplicate != wantDup ||
+			got.Accepted != wantN || got.ID != "ok-1" || got.Rejected == nil {
 			t.Fatalf("good batch, try %d: %d %s", i, r.status, r.body)
 		}
 	}
@@ -105,13 +122,24 @@ func mustWindowJSON(t *testing.T, server string, start time.Time) string {
 	return string(must(json.Marshal(&s)))
 }
 
+// winBad in a test case's status: the window is refused, the batch 200.
+const winBad = -1
+
+func assertNoWindows(t *testing.T, e *env) {
+	t.Helper()
+	now := e.clock.Now()
+	if list := must(e.db.Servers(context.Background(), now.Add(-48*time.Hour), now.Add(48*time.Hour))); len(list) != 0 {
+		t.Errorf("servers stored from a refused batch: %d", len(list))
+	}
+	if st := e.db.Stats(); st.Windows != 0 {
+		t.Errorf("store stats after refused windows: %+v", st)
+	}
+}
+
 func assertNothingStored(t *testing.T, e *env) {
 	t.Helper()
 	ctx := context.Background()
-	now := e.clock.Now()
-	if list := must(e.db.Servers(ctx, now.Add(-48*time.Hour), now.Add(48*time.Hour))); len(list) != 0 {
-		t.Errorf("servers stored from a refused batch: %d", len(list))
-	}
+	assertNoWindows(t, e)
 	if list := must(e.db.Sensors(ctx)); len(list) != 0 {
 		t.Errorf("sensors stored from a refused batch: %+v", list)
 	}
@@ -146,16 +174,55 @@ func TestClientAgainstServer(t *testing.T) {
 	if err := c.Send(ctx, b); err != nil {
 		t.Fatalf("duplicate send: %v", err)
 	}
+	// An invalid window is refused alone; its batch is acknowledged.
 	bad := batch("c-2", "sensor-c", summary("198.51.100.7:5432", start.Add(time.Second), 1, nil, nil))
+	if err := c.Send(ctx, bad); err != nil {
+		t.Fatalf("batch with an unaligned window: %v, want it acknowledged", err)
+	}
 	var rej *RejectedError
-	if err := c.Send(ctx, bad); !errors.As(err, &rej) || rej.Status != 400 || !strings.Contains(rej.Message, "5-minute boundary") {
-		t.Fatalf("unaligned window: %v, want a RejectedError 400", err)
+	if err := c.Send(ctx, &window.Batch{Sensor: bad.Sensor}); !errors.As(err, &rej) || rej.Status != 400 || !strings.Contains(rej.Message, "batch id") {
+		t.Fatalf("batch without an id: %v, want a RejectedError 400", err)
 	}
 	wrong := NewClient(e.ts.URL, "not-the-token")
 	if err := wrong.Send(ctx, b); err == nil || errors.As(err, &rej) {
 		t.Fatalf("wrong token: %v, want a retryable error", err)
 	}
-	if st := e.db.Stats(); st.Batches != 1 || st.Duplicates != 1 || st.Windows != 1 {
-		t.Fatalf("store stats %+v, want 1 batch, 1 duplicate, 1 window", st)
+	if st := e.db.Stats(); st.Batches != 2 || st.Duplicates != 1 || st.Windows != 1 {
+		t.Fatalf("store stats %+v, want 2 batches, 1 duplicate, 1 window", st)
 	}
+}
+
+// TestIngestRefusesOnlyTheBadWindow: one window the web node cannot take
+// (here a sketch whose bin counts are fractions, sent twice so that the
+// merge would leave an unreadable row) is refused alone; the windows
+// around it are stored and every listing keeps working.
+func TestIngestRefusesOnlyTheBadWindow(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	frac := fmt.Sprintf(`{"server":"192.0.2.20:80","start":%q,"metrics":{"rtt":{"count":1,"sum_us":1000,"min_us":1000,"max_us":1000,"sketch":%q}}}`,
+		start.Format(time.RFC3339), b64Sketch(1.4))
+	body := `{"id":"mixed","sensor":{"name":"s1"},"windows":[` + mustWindowJSON(t, "192.0.2.11:80", start) + `,` + frac + `,` + frac + `,` +
+		mustWindowJSON(t, "192.0.2.12:80", start) + `]}`
+	r := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(body), "Authorization", "Bearer "+testToken)
+	var got ingestAnswer
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != http.StatusOK || got.Accepted != 2 ||
+		len(got.Rejected) != 2 || got.Rejected[0].Index != 1 || got.Rejected[1].Index != 2 || got.Rejected[0].Server != "192.0.2.20:80" {
+		t.Fatalf("%d %s, want windows 1 and 2 refused", r.status, r.body)
+	}
+	c, _ := e.loggedIn()
+	for _, p := range []string{"/api/v1/servers", "/"} {
+		if r := e.do(c, http.MethodGet, p, nil); r.status != http.StatusOK || !strings.Contains(r.body, "192.0.2.12:80") {
+			t.Errorf("GET %s: %d, want the good windows listed", p, r.status)
+		}
+	}
+}
+
+// b64Sketch encodes a sketch with one bin of 1 ms holding count values.
+func b64Sketch(count float64) string {
+	var b []byte
+	enc.EncodeFlag(&b, enc.NewFlag(enc.FlagTypePositiveStore, enc.BinEncodingIndexDeltasAndCounts))
+	enc.EncodeUvarint64(&b, 1)
+	enc.EncodeVarint64(&b, 345)
+	enc.EncodeVarfloat64(&b, count)
+	return base64.StdEncoding.EncodeToString(b)
 }

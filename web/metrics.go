@@ -1,36 +1,39 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pastmon/pastmon/capture/window"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
-// metrics serves the Prometheus text exposition (format 0.0.4) to a user
-// or to a scraper holding --metrics-token.
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	if !s.metricsAllowed(w, r) {
-		return
+// metricsHandler serves the Prometheus exposition of the web node's
+// registry (client_golang negotiates text or protobuf, so that native
+// histograms reach scrapers that ask for them) to a user or to a scraper
+// holding --metrics-token.
+func (s *Server) metricsHandler() http.HandlerFunc {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.totals.Collector(nil), &nodeCollector{s: s, d: newNodeDescs()})
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, ErrorLog: slogPrinter{s}})
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.metricsAllowed(w, r) {
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
 	}
-	var buf strings.Builder
-	if err := s.writeMetrics(r.Context(), &buf); err != nil {
-		s.fail(w, "collect metrics", err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	bw := bufio.NewWriter(w)
-	_, _ = bw.WriteString(buf.String())
-	_ = bw.Flush()
 }
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Error("serve /metrics", "err", fmt.Sprint(v...)) }
 
 func (s *Server) metricsAllowed(w http.ResponseWriter, r *http.Request) bool {
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
@@ -55,170 +58,111 @@ func (s *Server) metricsAllowed(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-type expo struct{ b *strings.Builder }
-
-func (e expo) head(name, typ, help string) {
-	fmt.Fprintf(e.b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+// nodeCollector exports the web node's own health: ingest, database and
+// sensors (as they last reported).
+type nodeCollector struct {
+	s *Server
+	d nodeDescs
 }
 
-func (e expo) sample(name string, v float64, labels ...string) {
-	e.b.WriteString(name)
-	if len(labels) > 0 {
-		e.b.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				e.b.WriteByte(',')
-			}
-			e.b.WriteString(labels[i] + `="` + escapeLabel(labels[i+1]) + `"`)
-		}
-		e.b.WriteByte('}')
+type nodeDescs struct {
+	requests, errors, received, batches, windows, duplicates, storeErrors *prometheus.Desc
+	sensors, online, lastSeen, packets, drops, flows, spool, spoolLost    *prometheus.Desc
+	dbSize, unreadable, quarantined                                       *prometheus.Desc
+	windowsRejected                                                       *prometheus.Desc
+}
+
+func newNodeDescs() nodeDescs {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(promexport.Namespace+"_"+name, help, labels, nil)
 	}
-	e.b.WriteByte(' ')
-	e.b.WriteString(formatValue(v))
-	e.b.WriteByte('\n')
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
+	return nodeDescs{
+		requests:        d("ingest_requests_total", "Ingest requests by HTTP status.", "code"),
+		errors:          d("ingest_errors_total", "Ingest requests not acknowledged (bad input, bad token, store failure)."),
+		received:        d("ingest_received_bytes_total", "Ingest request body bytes read."),
+		batches:         d("ingest_batches_total", "Batches stored since start (duplicates excluded)."),
+		windows:         d("ingest_windows_total", "Window summaries stored since start."),
+		duplicates:      d("ingest_duplicate_batches_total", "Batches acknowledged again without storing (already seen)."),
+		storeErrors:     d("ingest_store_errors_total", "Batches the database failed to store."),
+		sensors:         d("sensors", "Sensors known to this web node."),
+		online:          d("sensors_online", "Sensors that reported within the last two windows."),
+		lastSeen:        d("sensor_last_seen_timestamp_seconds", "When each sensor last reported (Unix time).", "sensor"),
+		packets:         d("sensor_packets", "Packets the sensor captured, as it last reported.", "sensor"),
+		drops:           d("sensor_drops", "Packets the sensor's capture dropped (kernel drops), as it last reported.", "sensor"),
+		flows:           d("sensor_flows", "Connections the sensor tracks, as it last reported.", "sensor"),
+		spool:           d("sensor_spool_windows", "Windows waiting in the sensor's spool, as it last reported.", "sensor"),
+		spoolLost:       d("sensor_spool_dropped_windows", "Windows the sensor's full spool dropped, as it last reported.", "sensor"),
+		dbSize:          d("db_size_bytes", "Size of the database file."),
+		unreadable:      d("store_unreadable_rows_total", "Unreadable stored rows that readers or maintenance skipped."),
+		quarantined:     d("store_quarantined_rows_total", "Unreadable stored rows moved into the quarantine table."),
+		windowsRejected: d("ingest_rejected_windows_total", "Windows refused by ingest (invalid, or their merge would overflow)."),
 	}
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-func (s *Server) writeMetrics(ctx context.Context, b *strings.Builder) error {
-	e := expo{b}
-	now := s.now()
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := &c.d
+	for _, x := range []*prometheus.Desc{d.requests, d.errors, d.received, d.batches, d.windows, d.duplicates, d.storeErrors,
+		d.sensors, d.online, d.lastSeen, d.packets, d.drops, d.flows, d.spool, d.spoolLost, d.dbSize,
+		d.unreadable, d.quarantined, d.windowsRejected} {
+		ch <- x
+	}
+}
 
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	s, d := c.s, &c.d
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
 	s.ingest.mu.Lock()
-	codes := make([]int, 0, len(s.ingest.byCode))
-	for c := range s.ingest.byCode {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	byCode := make([]uint64, len(codes))
 	var rejected uint64
-	for i, c := range codes {
-		byCode[i] = s.ingest.byCode[c]
-		if c != http.StatusOK {
-			rejected += byCode[i]
+	for code, n := range s.ingest.byCode {
+		counter(d.requests, n, strconv.Itoa(code))
+		if code != http.StatusOK {
+			rejected += n
 		}
 	}
-	inBytes := s.ingest.bytes
+	counter(d.received, uint64(s.ingest.bytes))
 	s.ingest.mu.Unlock()
-
-	e.head("pastmon_ingest_requests_total", "counter", "Ingest requests by HTTP status.")
-	for i, c := range codes {
-		e.sample("pastmon_ingest_requests_total", float64(byCode[i]), "code", strconv.Itoa(c))
-	}
-	e.head("pastmon_ingest_errors_total", "counter", "Ingest requests not acknowledged (bad input, bad token, store failure).")
-	e.sample("pastmon_ingest_errors_total", float64(rejected))
-	e.head("pastmon_ingest_received_bytes_total", "counter", "Ingest request body bytes read.")
-	e.sample("pastmon_ingest_received_bytes_total", float64(inBytes))
-
+	counter(d.errors, rejected)
 	st := s.db.Stats()
-	e.head("pastmon_ingest_batches_total", "counter", "Batches stored since start (duplicates excluded).")
-	e.sample("pastmon_ingest_batches_total", float64(st.Batches))
-	e.head("pastmon_ingest_windows_total", "counter", "Window summaries stored since start.")
-	e.sample("pastmon_ingest_windows_total", float64(st.Windows))
-	e.head("pastmon_ingest_duplicate_batches_total", "counter", "Batches acknowledged again without storing (already seen).")
-	e.sample("pastmon_ingest_duplicate_batches_total", float64(st.Duplicates))
-	e.head("pastmon_ingest_store_errors_total", "counter", "Batches the database failed to store.")
-	e.sample("pastmon_ingest_store_errors_total", float64(st.Errors))
+	counter(d.batches, st.Batches)
+	counter(d.windows, st.Windows)
+	counter(d.duplicates, st.Duplicates)
+	counter(d.storeErrors, st.Errors)
+	counter(d.windowsRejected, st.Rejected)
+	bad := s.db.BadRows()
+	counter(d.unreadable, bad.Skipped)
+	counter(d.quarantined, bad.Quarantined)
 
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	sensors, err := s.db.Sensors(ctx)
 	if err != nil {
-		return fmt.Errorf("list sensors: %w", err)
+		ch <- prometheus.NewInvalidMetric(d.sensors, fmt.Errorf("list sensors: %w", err))
+		return
 	}
 	online := 0
+	now := s.now()
 	for _, sn := range sensors {
 		if now.Sub(sn.LastSeen) <= onlineWithin {
 			online++
 		}
+		gauge(d.lastSeen, float64(sn.LastSeen.Unix()), sn.Name)
+		gauge(d.packets, float64(sn.Packets), sn.Name)
+		gauge(d.drops, float64(sn.Drops), sn.Name)
+		gauge(d.flows, float64(sn.Flows), sn.Name)
+		gauge(d.spool, float64(sn.SpoolDepth), sn.Name)
+		gauge(d.spoolLost, float64(sn.SpoolLost), sn.Name)
 	}
-	e.head("pastmon_sensors", "gauge", "Sensors known to this web node.")
-	e.sample("pastmon_sensors", float64(len(sensors)))
-	e.head("pastmon_sensors_online", "gauge", "Sensors that reported within the last two windows.")
-	e.sample("pastmon_sensors_online", float64(online))
-	e.head("pastmon_sensor_last_seen_timestamp_seconds", "gauge", "When each sensor last reported (Unix time).")
-	for _, sn := range sensors {
-		e.sample("pastmon_sensor_last_seen_timestamp_seconds", float64(sn.LastSeen.Unix()), "sensor", sn.Name)
-	}
-	e.head("pastmon_sensor_drops", "gauge", "Packets the sensor's capture dropped, as last reported.")
-	for _, sn := range sensors {
-		e.sample("pastmon_sensor_drops", float64(sn.Drops), "sensor", sn.Name)
-	}
-
+	gauge(d.sensors, float64(len(sensors)))
+	gauge(d.online, float64(online))
 	size, err := s.db.Size(ctx)
 	if err != nil {
-		return fmt.Errorf("database size: %w", err)
+		ch <- prometheus.NewInvalidMetric(d.dbSize, fmt.Errorf("database size: %w", err))
+		return
 	}
-	e.head("pastmon_db_size_bytes", "gauge", "Size of the database file.")
-	e.sample("pastmon_db_size_bytes", float64(size))
-	return s.writeLatestWindow(ctx, e, now)
-}
-
-// writeLatestWindow exports the last complete window of every server seen
-// in it as gauges.
-func (s *Server) writeLatestWindow(ctx context.Context, e expo, now time.Time) error {
-	start := window.Start(now).Add(-window.Width)
-	list, err := s.db.Servers(ctx, start, start.Add(window.Width))
-	if err != nil {
-		return fmt.Errorf("latest window: %w", err)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Server.String() < list[j].Server.String() })
-	e.head("pastmon_window_start_timestamp_seconds", "gauge", "Start of the window the pastmon_server_* gauges describe (Unix time).")
-	e.sample("pastmon_window_start_timestamp_seconds", float64(start.Unix()))
-	counters := []struct {
-		name string
-		get  func(c *window.Counters) uint64
-	}{
-		{"connections", func(c *window.Counters) uint64 { return c.Connections }},
-		{"established", func(c *window.Counters) uint64 { return c.Established }},
-		{"refused", func(c *window.Counters) uint64 { return c.Refused }},
-		{"unanswered", func(c *window.Counters) uint64 { return c.Unanswered }},
-		{"resets", func(c *window.Counters) uint64 { return c.Resets }},
-		{"retransmits", func(c *window.Counters) uint64 { return c.Retransmits }},
-		{"transactions", func(c *window.Counters) uint64 { return c.Transactions }},
-	}
-	for _, c := range counters {
-		name := "pastmon_server_" + c.name
-		e.head(name, "gauge", "Per server, "+c.name+" in the latest complete window.")
-		for i := range list {
-			sv := &list[i]
-			e.sample(name, float64(c.get(&sv.Counters)), "server", sv.Server.String(), "service", serviceGuess(sv.Server.Port()))
-		}
-	}
-	for m := window.Metric(0); m < window.NumMetrics; m++ {
-		name := "pastmon_server_" + m.String() + "_microseconds"
-		e.head(name, "gauge", "Per server, "+m.String()+" in the latest complete window (avg, min, max, p50, p95, p99).")
-		for i := range list {
-			sv := &list[i]
-			d := &sv.Metrics[m]
-			if d.Count == 0 {
-				continue
-			}
-			labels := func(stat string) []string {
-				return []string{"server", sv.Server.String(), "service", serviceGuess(sv.Server.Port()), "stat", stat}
-			}
-			e.sample(name, d.Avg(), labels("avg")...)
-			e.sample(name, d.Min, labels("min")...)
-			e.sample(name, d.Max, labels("max")...)
-			e.sample(name, d.Quantile(0.5), labels("p50")...)
-			e.sample(name, d.Quantile(0.95), labels("p95")...)
-			e.sample(name, d.Quantile(0.99), labels("p99")...)
-		}
-	}
-	return nil
+	gauge(d.dbSize, float64(size))
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"html/template"
@@ -16,13 +17,15 @@ import (
 	"github.com/pastmon/pastmon/store"
 )
 
-var pageNames = []string{"login", "password", "overview", "server", "sensors", "users"}
+var pageNames = []string{"login", "password", "overview", "server", "sensors", "users", "error"}
 
 // page is what every template gets.
 type page struct {
 	Title, Nav, CSRF, Version, Error, Flash string
-	User                                    *store.User
-	Data                                    any
+	// Next is where the login or password form goes once done.
+	Next string
+	User *store.User
+	Data any
 }
 
 func parsePages(fsys fs.FS) (map[string]*template.Template, error) {
@@ -47,6 +50,8 @@ var templateFuncs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"join":    func(s []string) string { return strings.Join(s, ", ") },
 	"ago":     func(t time.Time) string { return fmtAgo(time.Since(t)) },
+	"deref":   func(p *float64) float64 { return *p },
+	"fmtpct":  fmtPct,
 }
 
 // fmtMicros prints a duration given in microseconds with a readable unit.
@@ -60,6 +65,19 @@ func fmtMicros(us float64) string {
 		return strconv.FormatFloat(us/1e3, 'f', 1, 64) + " ms"
 	}
 	return strconv.FormatFloat(us, 'f', 0, 64) + " µs"
+}
+
+// fmtPct prints a percentage with a precision that suits its size.
+func fmtPct(p float64) string {
+	switch {
+	case p == 0:
+		return "0%"
+	case p < 0.1:
+		return "<0.1%"
+	case p < 10:
+		return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(p, 'f', 0, 64) + "%"
 }
 
 // fmtInt groups digits by thousands.
@@ -107,6 +125,22 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	_, _ = w.Write(buf.Bytes())
 }
 
+type errorData struct {
+	Status          int
+	Reason, Message string
+}
+
+// httpError answers an error as an HTML page to a browser and as JSON to
+// a script.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if !wantsHTML(r) {
+		writeJSONError(w, status, msg)
+		return
+	}
+	s.render(w, r, status, "error", page{Title: http.StatusText(status),
+		Data: errorData{Status: status, Reason: http.StatusText(status), Message: msg}})
+}
+
 // fail answers a failed store call on a page or API route.
 func (s *Server) fail(w http.ResponseWriter, what string, err error) {
 	s.log.Error(what, "err", err)
@@ -117,7 +151,7 @@ type loginData struct{ Next, Username string }
 
 // renderLogin shows the login form with a fresh double-submit CSRF token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, username, msg string) {
-	token := randomToken()
+	token := rand.Text() + rand.Text() // 260 bits, as a session id
 	http.SetCookie(w, &http.Cookie{
 		Name: loginCookie, Value: token, Path: "/login", MaxAge: 3600,
 		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,
@@ -170,10 +204,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.setSessionCookie(w, sess)
 	s.clearCookie(w, loginCookie)
 	s.log.Info("login", "user", user.Name, "client", client)
-	if user.MustChange {
-		next = "/password"
+	dest := safeNext(next)
+	switch {
+	case user.MustChange && dest == "/":
+		dest = "/password"
+	case user.MustChange:
+		// The deep link survives the forced password change too.
+		dest = "/password?next=" + url.QueryEscape(dest)
 	}
-	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 
 func isCredentialsErr(err error) bool {
@@ -191,12 +230,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func (s *Server) renderPassword(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, r, status, "password", page{Title: "Change password", Error: msg})
+// renderPassword shows the password form; next is where to go once the
+// password is changed.
+func (s *Server) renderPassword(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
+	s.render(w, r, status, "password", page{Title: "Change password", Error: msg, Next: safeNext(next)})
 }
 
 func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
-	s.renderPassword(w, r, http.StatusOK, "")
+	s.renderPassword(w, r, http.StatusOK, r.URL.Query().Get("next"), "")
 }
 
 // changePassword changes the caller's own password, ends every session of
@@ -204,12 +245,13 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	id := identityFrom(r.Context())
 	current, next, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
+	dest := safeNext(r.PostFormValue("next"))
 	fail := func(status int, msg string) {
 		if id.session == nil {
 			writeJSONError(w, status, msg)
 			return
 		}
-		s.renderPassword(w, r, status, msg)
+		s.renderPassword(w, r, status, dest, msg)
 	}
 	if msg := checkNewPassword(next, confirm); msg != "" {
 		fail(http.StatusBadRequest, msg)
@@ -256,7 +298,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, sess)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 
 const minPassword = 8

@@ -9,7 +9,7 @@ import (
 )
 
 // public are the only routes anonymous requests may use.
-var public = map[string]bool{"/login": true, "/healthz": true, "/static/*": true}
+var public = map[string]bool{"/login": true, "/healthz": true, "/static/*": true, "/favicon.ico": true}
 
 // TestRoutesRefuseAnonymous walks every route the router has and proves
 // that all but the public ones refuse a request without credentials, as a
@@ -23,7 +23,7 @@ func TestRoutesRefuseAnonymous(t *testing.T) {
 		seen[method+" "+route] = true
 		path := fill.Replace(route)
 		for _, accept := range []string{"application/json", "text/html"} {
-			r := e.do(http.DefaultClient, method, path, strings.NewReader("name=x&password=xxxxxxxx"),
+			r := e.do(e.browser(), method, path, strings.NewReader("name=x&password=xxxxxxxx"),
 				"Accept", accept, "Content-Type", "application/x-www-form-urlencoded")
 			if public[route] {
 				if r.status >= 500 {
@@ -31,7 +31,11 @@ func TestRoutesRefuseAnonymous(t *testing.T) {
 				}
 				continue
 			}
-			if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
+			if method == http.MethodGet && accept == "text/html" && r.status == http.StatusSeeOther {
+				if loc := r.header.Get("Location"); !strings.HasPrefix(loc, "/login?next=") {
+					t.Errorf("%s %s anonymous (browser): redirect to %q, want the login form", method, route, loc)
+				}
+			} else if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
 				t.Errorf("%s %s anonymous (%s): %d, want 401 or 403", method, route, accept, r.status)
 			}
 			if strings.Contains(r.body, "2001:db8") || strings.Contains(r.body, "s1, s2") || strings.Contains(r.body, `"servers"`) {

@@ -12,7 +12,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pastmon/pastmon/assets"
+	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/promexport"
 )
 
 // Config is what a Server needs. DB is required; everything else has a
@@ -23,6 +25,9 @@ type Config struct {
 	Token string
 	// MetricsToken lets a scraper read /metrics without a user account.
 	MetricsToken string
+	// MetricsMaxServers bounds the servers /metrics exports by name
+	// (default promexport.DefaultMaxServers).
+	MetricsMaxServers int
 	// TLS marks session cookies Secure.
 	TLS     bool
 	Version string
@@ -31,6 +36,13 @@ type Config struct {
 	Now func() time.Time
 	// SessionTTL is how long a login lasts (default 12 h).
 	SessionTTL time.Duration
+	// LocalSensor, when set, says what keeps the web node's own sensor
+	// from capturing ("" when it captures), for the empty overview.
+	LocalSensor func() string
+	// OnWindows, when set, is handed the windows of every batch stored
+	// (not a duplicate; refused windows left out), e.g. for OTLP export.
+	// It must not block.
+	OnWindows func(window.SensorInfo, []window.Summary)
 	// Login limits failed logins per client address and per user name
 	// (default 10 per client and 5 per user in 5 minutes).
 	Login LoginLimit
@@ -51,6 +63,7 @@ type Server struct {
 	limiter *limiter
 	router  chi.Router
 	ingest  ingestCounters
+	totals  *promexport.Totals // what /metrics exports, since start
 }
 
 // New builds the handler. It fails only if the embedded templates do not
@@ -83,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: pages, limiter: newLimiter(cfg.Login)}
 	s.ingest.byCode = map[int]uint64{}
+	s.totals = promexport.New(promexport.Options{MaxServers: cfg.MetricsMaxServers}, cfg.Now)
 	s.router = s.routes()
 	return s, nil
 }
@@ -103,10 +117,11 @@ func (s *Server) routes() chi.Router {
 
 	r.Get("/healthz", s.healthz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler(assets.Static())))
+	r.Get("/favicon.ico", favicon)
 	r.Get("/login", s.loginPage)
 	r.Post("/login", s.login)
 	r.Post(IngestPath, s.handleIngest)
-	r.Get("/metrics", s.metrics)
+	r.Get("/metrics", s.metricsHandler())
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireUser)
@@ -121,6 +136,8 @@ func (s *Server) routes() chi.Router {
 			r.Get("/users", s.usersPage)
 			r.Get("/api/v1/servers", s.apiServers)
 			r.Get("/api/v1/series", s.apiSeries)
+			r.Get("/api/v1/heatmap", s.apiHeatmap)
+			r.Get("/api/v1/operations", s.apiOperations)
 			r.Get("/api/v1/sensors", s.apiSensors)
 			r.Group(func(r chi.Router) {
 				r.Use(requireAdmin)
@@ -187,9 +204,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeJSONError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
+	s.httpError(w, r, http.StatusNotFound, "No such page: "+r.URL.Path)
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeJSONError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+	s.httpError(w, r, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
+}
+
+// favicon serves the icon browsers ask for at the root.
+func favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := fs.ReadFile(assets.Static(), "favicon.ico")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
 }

@@ -2,10 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,68 +20,6 @@ import (
 // online: sensors send at least one batch (windows or a heartbeat) per
 // window.
 const onlineWithin = 2 * window.Width
-
-type stat2 struct{ Avg, P95 float64 }
-
-type overviewRow struct {
-	Addr     string
-	Service  string
-	Sensors  []string
-	RTT      stat2
-	Response stat2
-	Spark    string
-	window.Counters
-}
-
-func digest(d *window.Dist) stat2 {
-	return stat2{Avg: d.Avg(), P95: d.Quantile(0.95)}
-}
-
-// overviewRanges are the ranges the overview offers; the default is the
-// first. Longer ones would read too many 5-minute rows for one page.
-var overviewRanges = []struct {
-	Name  string
-	Label string
-	D     time.Duration
-}{{"1h", "last hour", time.Hour}, {"6h", "last 6 hours", 6 * time.Hour}, {"24h", "last 24 hours", 24 * time.Hour}}
-
-type overviewData struct {
-	Servers []overviewRow
-	Range   string
-	Label   string
-	Ranges  []string
-}
-
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	rng := overviewRanges[0]
-	for _, o := range overviewRanges {
-		if o.Name == r.URL.Query().Get("range") {
-			rng = o
-		}
-	}
-	to := s.now()
-	from := to.Add(-rng.D)
-	list, err := s.db.Servers(r.Context(), from, to)
-	if err != nil {
-		s.fail(w, "list servers", err)
-		return
-	}
-	rows := make([]overviewRow, 0, len(list))
-	for i := range list {
-		sv := &list[i]
-		rows = append(rows, overviewRow{
-			Addr: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
-			RTT: digest(&sv.Metrics[window.RTT]), Response: digest(&sv.Metrics[window.ResponseTime]),
-			Spark: sparkline(sv.Spark, from, to), Counters: sv.Counters,
-		})
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Addr < rows[j].Addr })
-	data := overviewData{Servers: rows, Range: rng.Name, Label: rng.Label}
-	for _, o := range overviewRanges {
-		data.Ranges = append(data.Ranges, o.Name)
-	}
-	s.render(w, r, http.StatusOK, "overview", page{Title: "Servers", Nav: "servers", Data: data})
-}
 
 // sparkline turns the RTT averages into SVG polyline points in a 120×24
 // box spanning [from,to); windows without samples are skipped. Empty when
@@ -115,24 +53,45 @@ func sparkline(pts []store.SparkPoint, from, to time.Time) string {
 	return b.String()
 }
 
+// serverRanges are the presets of the server page.
+var serverRanges = []string{"1h", "6h", "24h", "7d", "30d"}
+
 type serverData struct {
-	Addr, Service string
-	Sensors       []string
+	Addr, Service, Transport string
+	Sensors                  []string
+	Seen                     bool
+	First, Last              int64 // unix seconds of its first and latest window
+	Ranges                   []string
 }
 
 func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 	addr, err := netip.ParseAddrPort(chi.URLParam(r, "server"))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "server: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443")
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a server address: want ip:port, e.g. 10.0.0.1:80 or [2001:db8::1]:443.", chi.URLParam(r, "server")))
 		return
 	}
-	sensors, err := s.sensorsSeeing(r, addr)
+	transport := r.URL.Query().Get("transport")
+	if transport != "" && transport != "tcp" && transport != "udp" {
+		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
+		return
+	}
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
 	if err != nil {
+		s.fail(w, "look up server", err)
+		return
+	}
+	data := serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Transport: transport, Seen: seen}
+	if !seen {
+		s.render(w, r, http.StatusNotFound, "server", page{Title: addr.String(), Nav: "servers", Data: data})
+		return
+	}
+	data.First, data.Last = first.Unix(), last.Unix()
+	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
 		s.fail(w, "list servers", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers",
-		Data: serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Sensors: sensors}})
+	data.Ranges = serverRanges
+	s.render(w, r, http.StatusOK, "server", page{Title: addr.String(), Nav: "servers", Data: data})
 }
 
 // sensorsSeeing lists the sensors for the server page's filter: those that
@@ -140,22 +99,16 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 // 5-minute rows just for names would be slow).
 func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort) ([]string, error) {
 	to := s.now()
-	list, err := s.db.Servers(r.Context(), to.Add(-24*time.Hour), to)
-	if err != nil {
-		return nil, err
-	}
-	for _, sv := range list {
-		if sv.Server == addr && len(sv.Sensors) > 0 {
-			return sv.Sensors, nil
-		}
+	names, err := s.db.ServerSensors(r.Context(), addr, to.Add(-24*time.Hour), to)
+	if err != nil || len(names) > 0 {
+		return names, err
 	}
 	all, err := s.db.Sensors(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, len(all))
-	for i, sn := range all {
-		names[i] = sn.Name
+	for _, sn := range all {
+		names = append(names, sn.Name)
 	}
 	return names, nil
 }
@@ -164,6 +117,25 @@ type sensorRow struct {
 	store.Sensor
 	Online bool
 }
+
+// skewWarn is the clock skew the sensors page flags: windows would land in
+// the wrong 5-minute slot, and past window.MaxSkew ahead they are refused.
+const skewWarn = time.Minute
+
+// Skew prints the clock skew ("+1m30s", "−2s"), "" when unknown.
+func (r sensorRow) Skew() string {
+	if !r.HasSkew {
+		return ""
+	}
+	d := r.ClockSkew.Round(time.Second)
+	if d < 0 {
+		return "−" + (-d).String()
+	}
+	return "+" + d.String()
+}
+
+// SkewBad is true when the skew is large enough to flag.
+func (r sensorRow) SkewBad() bool { return r.HasSkew && r.ClockSkew.Abs() >= skewWarn }
 
 func (s *Server) sensorRows(r *http.Request) ([]sensorRow, error) {
 	list, err := s.db.Sensors(r.Context())

@@ -40,9 +40,15 @@ const MaxOpen = 200_000
 
 var width = int64(window.Width)
 
+// server is a server as summaries tell them apart: by transport too.
+type server struct {
+	ep  tcp.Endpoint
+	udp bool
+}
+
 type key struct {
-	server tcp.Endpoint
-	win    int64
+	server
+	win int64
 }
 
 // Aggregator collects summaries. It is not safe for concurrent use.
@@ -57,7 +63,7 @@ type Aggregator struct {
 
 	// Server handles (tcp.ServerSink): each caches the summary its
 	// server's events went to last, valid while gen is the aggregator's.
-	ids   map[tcp.Endpoint]uint32
+	ids   map[server]uint32
 	slots []slot
 	free  []uint32
 	gen   uint32 // changes whenever summaries are handed on
@@ -68,7 +74,7 @@ type Aggregator struct {
 }
 
 type slot struct {
-	server     tcp.Endpoint
+	server     server
 	refs       int32
 	gen        uint32
 	start, end int64 // the window of sum, Unix ns
@@ -79,13 +85,19 @@ type slot struct {
 // which takes ownership of it.
 func New(onWindow func(window.Summary)) *Aggregator {
 	return &Aggregator{onWindow: onWindow, open: make(map[key]*window.Summary), limit: MaxOpen,
-		ids: make(map[tcp.Endpoint]uint32), gen: 1}
+		ids: make(map[server]uint32), gen: 1}
 }
 
 var _ tcp.ServerSink = (*Aggregator)(nil)
 
-// Acquire returns a handle for server (tcp.ServerSink).
-func (a *Aggregator) Acquire(server tcp.Endpoint) uint32 {
+// Acquire returns a handle for a TCP server (tcp.ServerSink).
+func (a *Aggregator) Acquire(ep tcp.Endpoint) uint32 { return a.acquire(server{ep: ep}) }
+
+// AcquireUDP returns a handle for a UDP server: its summaries have
+// transport "udp". Release gives it back.
+func (a *Aggregator) AcquireUDP(ep tcp.Endpoint) uint32 { return a.acquire(server{ep: ep, udp: true}) }
+
+func (a *Aggregator) acquire(server server) uint32 {
 	if id, ok := a.ids[server]; ok {
 		a.slots[id].refs++
 		return id
@@ -121,16 +133,16 @@ func (a *Aggregator) slotSummary(id uint32, ts int64) *window.Summary {
 	}
 	s := a.summary(sl.server, ts)
 	if s != nil {
-		w := windowOf(ts)
+		w := window.Index(ts)
 		sl.start, sl.end, sl.sum, sl.gen = w*width, (w+1)*width, s, a.gen
 	}
 	return s
 }
 
 // CountID is Count for the server of a handle.
-func (a *Aggregator) CountID(id uint32, ts int64, k tcp.Counter, n uint64) {
+func (a *Aggregator) CountID(id uint32, ts int64, k window.Counter, n uint64) {
 	if s := a.slotSummary(id, ts); s != nil {
-		k.AddTo(&s.Counters, n)
+		s.Counters.AddCount(k, n)
 	}
 }
 
@@ -144,16 +156,8 @@ func (a *Aggregator) SampleID(id uint32, ts int64, m window.Metric, us float64) 
 	}
 }
 
-func windowOf(ts int64) int64 {
-	w := ts / width
-	if ts < 0 && ts%width != 0 {
-		w--
-	}
-	return w
-}
-
-func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
-	k := key{server, windowOf(ts)}
+func (a *Aggregator) summary(server server, ts int64) *window.Summary {
+	k := key{server, window.Index(ts)}
 	if a.lastSum != nil && k == a.last {
 		return a.lastSum
 	}
@@ -163,7 +167,10 @@ func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
 			a.dropped++
 			return nil
 		}
-		s = &window.Summary{Server: server.AddrPort(), Start: time.Unix(0, k.win*width).UTC()}
+		s = &window.Summary{Server: server.ep.AddrPort(), Start: time.Unix(0, k.win*width).UTC()}
+		if server.udp {
+			s.Transport = "udp"
+		}
 		if len(a.open) == 0 || k.win < a.oldest {
 			a.oldest = k.win
 		}
@@ -174,19 +181,19 @@ func (a *Aggregator) summary(server tcp.Endpoint, ts int64) *window.Summary {
 }
 
 // Count adds n to counter k of server's window at ts.
-func (a *Aggregator) Count(server tcp.Endpoint, ts int64, k tcp.Counter, n uint64) {
-	if s := a.summary(server, ts); s != nil {
-		k.AddTo(&s.Counters, n)
+func (a *Aggregator) Count(ep tcp.Endpoint, ts int64, k window.Counter, n uint64) {
+	if s := a.summary(server{ep: ep}, ts); s != nil {
+		s.Counters.AddCount(k, n)
 	}
 }
 
 // Sample adds a timing in microseconds. Values outside [0, window.MaxMicros]
 // come from broken timestamps and are dropped.
-func (a *Aggregator) Sample(server tcp.Endpoint, ts int64, m window.Metric, us float64) {
+func (a *Aggregator) Sample(ep tcp.Endpoint, ts int64, m window.Metric, us float64) {
 	if !(us >= 0 && us <= window.MaxMicros) || m >= window.NumMetrics || math.IsNaN(us) {
 		return
 	}
-	if s := a.summary(server, ts); s != nil {
+	if s := a.summary(server{ep: ep}, ts); s != nil {
 		a.samples.Add(&s.Metrics[m], us)
 	}
 }
@@ -236,11 +243,22 @@ func (a *Aggregator) emit(done func(win int64) bool) {
 		if c := cmp.Compare(x.win, y.win); c != 0 {
 			return c
 		}
-		return x.server.AddrPort().Compare(y.server.AddrPort())
+		if c := x.ep.AddrPort().Compare(y.ep.AddrPort()); c != 0 {
+			return c
+		}
+		return cmp.Compare(b2i(x.udp), b2i(y.udp))
 	})
 	for _, k := range out {
 		s := a.open[k]
 		delete(a.open, k)
+		s.Operations = window.BoundOperations(s.Operations)
 		a.onWindow(*s)
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -22,10 +22,10 @@ func ns(d time.Duration) int64 { return base.Add(d).UnixNano() }
 func TestWindowsCloseAfterGrace(t *testing.T) {
 	var got []window.Summary
 	a := New(func(s window.Summary) { got = append(got, s) })
-	a.Count(srvA, ns(time.Minute), tcp.Connections, 1)
+	a.Count(srvA, ns(time.Minute), window.Connections, 1)
 	a.Sample(srvA, ns(2*time.Minute), window.RTT, 1500)
-	a.Count(srvB, ns(4*time.Minute), tcp.Transactions, 2)
-	a.Count(srvA, ns(6*time.Minute), tcp.Connections, 1) // next window
+	a.Count(srvB, ns(4*time.Minute), window.Transactions, 2)
+	a.Count(srvA, ns(6*time.Minute), window.Connections, 1) // next window
 
 	tests := []struct {
 		now  time.Duration
@@ -66,9 +66,9 @@ func TestWindowsCloseAfterGrace(t *testing.T) {
 func TestLateSample(t *testing.T) {
 	var got []window.Summary
 	a := New(func(s window.Summary) { got = append(got, s) })
-	a.Count(srvA, ns(time.Minute), tcp.BytesToServer, 100)
+	a.Count(srvA, ns(time.Minute), window.BytesToServer, 100)
 	a.Advance(ns(6 * time.Minute))
-	a.Count(srvA, ns(2*time.Minute), tcp.BytesToServer, 50)
+	a.Count(srvA, ns(2*time.Minute), window.BytesToServer, 50)
 	a.Advance(ns(6*time.Minute + time.Second))
 	if len(got) != 2 {
 		t.Fatalf("%d summaries, want 2", len(got))
@@ -118,7 +118,7 @@ func TestAbsurdSamplesDropped(t *testing.T) {
 func TestServerAddress(t *testing.T) {
 	var got []window.Summary
 	a := New(func(s window.Summary) { got = append(got, s) })
-	a.Count(srvB, ns(0), tcp.Connections, 1)
+	a.Count(srvB, ns(0), window.Connections, 1)
 	a.Flush()
 	if want := netip.MustParseAddrPort("[fd00::2]:443"); got[0].Server != want {
 		t.Errorf("server %s, want %s", got[0].Server, want)
@@ -132,9 +132,9 @@ func TestBounded(t *testing.T) {
 	a := New(func(s window.Summary) { got = append(got, s) })
 	a.limit = 3
 	for port := range uint16(10) {
-		a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000 + port}, ns(0), tcp.Unanswered, 1)
+		a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000 + port}, ns(0), window.Unanswered, 1)
 	}
-	a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000}, ns(0), tcp.Unanswered, 1)
+	a.Count(tcp.Endpoint{Addr: [16]byte{10, 0, 0, 9}, Port: 1000}, ns(0), window.Unanswered, 1)
 	if a.Open() != 3 || a.Dropped() != 7 {
 		t.Errorf("open %d dropped %d, want 3 and 7", a.Open(), a.Dropped())
 	}
@@ -181,8 +181,8 @@ func TestHandlesMatchEndpoints(t *testing.T) {
 			id := held[i][rng.IntN(len(held[i]))]
 			ts := now - int64(rng.IntN(int(2*time.Minute))) // late at times
 			if rng.IntN(2) == 0 {
-				a.CountID(id, ts, tcp.Transactions, 1)
-				b.Count(servers[i], ts, tcp.Transactions, 1)
+				a.CountID(id, ts, window.Transactions, 1)
+				b.Count(servers[i], ts, window.Transactions, 1)
 			} else {
 				v := rng.Float64() * 1000
 				a.SampleID(id, ts, window.RTT, v)

@@ -2,19 +2,20 @@
 // link header (Ethernet with any number of VLAN tags, Linux cooked SLL and
 // SLL2, raw IP, BSD loopback), the IPv4 or IPv6 header with its options and
 // extension headers, and the TCP header with the options the tracker needs
-// (MSS, window scale, SACK-permitted, timestamps).
+// (MSS, window scale, SACK-permitted, timestamps), or the UDP header (for
+// DNS; the UDP reason tells a datagram from a TCP segment).
 //
 // Decode reads the frame in place with encoding/binary and allocates nothing.
-// The TCP payload length always comes from the IP header, never from the
+// The payload length always comes from the IP header, never from the
 // captured length, because captures are cut by the snap length and TSO/GRO
-// hand the capture point segments above the MTU. Only the link, IP and TCP
-// headers (options included) have to be present in the captured bytes.
+// hand the capture point segments above the MTU. Only the link, IP and
+// TCP/UDP headers (options included) have to be present in the captured bytes.
 //
 // It does not reassemble IP fragments (a TCP fragment gets the Fragment
-// reason, to be counted and not timed), does not verify checksums, does not
-// look at the payload, does not follow tunnels (GRE, IP-in-IP, VXLAN), and
-// decodes nothing but TCP: every other frame gets a Reason saying why it was
-// skipped.
+// reason, to be counted and not timed; a UDP one is NotTCP), does not verify
+// checksums, does not look into the payload (it only points Packet.Data at
+// it), does not follow tunnels (GRE, IP-in-IP, VXLAN), and decodes nothing
+// but TCP and UDP: every other frame gets a Reason saying why it was skipped.
 package decode
 
 import (
@@ -39,6 +40,7 @@ const (
 
 	protoHopByHop = 0
 	protoTCP      = 6
+	protoUDP      = 17
 	protoRouting  = 43
 	protoFragment = 44
 	protoESP      = 50
@@ -168,10 +170,14 @@ func ipv4(data []byte, p *packet.Packet) Reason {
 	}
 	copy(p.Src[:4], data[12:16])
 	copy(p.Dst[:4], data[16:20])
+	frag := binary.BigEndian.Uint16(data[6:8])&0x3fff != 0 // MF or offset
 	if data[9] != protoTCP {
+		if data[9] == protoUDP && !frag {
+			return udp(data[ihl:], total-ihl, p)
+		}
 		return NotTCP
 	}
-	if frag := binary.BigEndian.Uint16(data[6:8]); frag&0x3fff != 0 { // MF or offset
+	if frag {
 		p.Fragment = true
 		return Fragment
 	}
@@ -202,6 +208,8 @@ func ipv6(data []byte, p *packet.Packet) Reason {
 		switch next {
 		case protoTCP:
 			return tcp(data, payload, p)
+		case protoUDP:
+			return udp(data, payload, p)
 		case protoHopByHop, protoRouting, protoDestOpts:
 			if len(data) < 2 {
 				return Truncated
@@ -224,7 +232,7 @@ func ipv6(data []byte, p *packet.Packet) Reason {
 				return Fragment
 			}
 			n = 8 // atomic fragment: the whole packet, decode on
-		default: // ESP, no next header, UDP, ICMPv6, ...
+		default: // ESP, no next header, ICMPv6, ...
 			return NotTCP
 		}
 		if n > payload {
@@ -258,10 +266,32 @@ func tcp(data []byte, seg int, p *packet.Packet) Reason {
 	p.Flags = data[13]
 	p.Window = binary.BigEndian.Uint16(data[14:16])
 	p.Payload = uint32(seg - off)
+	p.Data = data[off:min(len(data), seg)]
 	if off > 20 {
 		options(data[20:off], p)
 	}
 	return OK
+}
+
+// udp decodes a UDP header; seg is the datagram length the IP header
+// gives. The UDP length field decides the payload when it fits in seg
+// (Ethernet pads short frames); 0 or a larger one (GSO, jumbograms) falls
+// back to seg.
+func udp(data []byte, seg int, p *packet.Packet) Reason {
+	if len(data) < 8 {
+		return Truncated
+	}
+	if seg < 8 {
+		return BadUDPHeader
+	}
+	if n := int(binary.BigEndian.Uint16(data[4:6])); n >= 8 && n <= seg {
+		seg = n
+	}
+	p.SrcPort = binary.BigEndian.Uint16(data[0:2])
+	p.DstPort = binary.BigEndian.Uint16(data[2:4])
+	p.Payload = uint32(seg - 8)
+	p.Data = data[8:min(len(data), seg)]
+	return UDP
 }
 
 // options reads the TCP options the tracker uses. An option with a known

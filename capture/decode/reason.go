@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Reason says why Decode did or did not yield a TCP segment.
+// Reason says why Decode did or did not yield a TCP segment (OK) or a UDP
+// datagram (UDP).
 type Reason uint8
 
 // The reasons, OK first. Their String forms are what analyze prints.
@@ -15,9 +16,11 @@ const (
 	UnknownLink                // a link type the decoder does not know
 	NotIP                      // ARP, LLDP, STP, ...: neither IPv4 nor IPv6
 	BadIPHeader                // wrong version, header length or payload length
-	NotTCP                     // UDP, ICMP, ESP, ...
+	NotTCP                     // ICMP, ESP, UDP fragments, ...: neither TCP nor UDP
 	Fragment                   // a fragment of a TCP segment: counted, not timed
 	BadTCPHeader               // data offset below 20 or beyond the IP payload
+	UDP                        // a UDP datagram: addresses, ports, Payload and Data are set
+	BadUDPHeader               // an IP payload too short for a UDP header
 	NumReasons                 // number of reasons, for arrays indexed by Reason
 )
 
@@ -30,6 +33,8 @@ var reasonNames = [NumReasons]string{
 	NotTCP:       "not-tcp",
 	Fragment:     "fragment",
 	BadTCPHeader: "bad-tcp-header",
+	UDP:          "udp",
+	BadUDPHeader: "bad-udp-header",
 }
 
 func (r Reason) String() string {

@@ -1,6 +1,7 @@
 // Package packet defines the decoded form of one captured TCP/IP packet that
-// flows from the decoder to the TCP tracker. It holds fixed-size fields only,
-// so that decoding into a reused Packet allocates nothing.
+// flows from the decoder to the TCP tracker. It holds fixed-size fields and a
+// view of the payload in the captured frame, so that decoding into a reused
+// Packet allocates nothing.
 package packet
 
 // Link types, as the DLT/LINKTYPE numbers of pcap files.
@@ -41,10 +42,14 @@ type Packet struct {
 	Flags    uint8
 	Window   uint16
 	Payload  uint32 // TCP payload length from the IP header, not the capture
-	HasTS    bool   // TCP timestamp option present
-	TSval    uint32
-	TSecr    uint32
-	MSS      uint16
-	WScale   int8 // -1 when absent
-	SACKOK   bool
+	// Data is the captured part of the payload: at most Payload bytes,
+	// fewer when the snap length cut the frame. It points into the frame
+	// and is valid only until the next frame is read.
+	Data   []byte
+	HasTS  bool // TCP timestamp option present
+	TSval  uint32
+	TSecr  uint32
+	MSS    uint16
+	WScale int8 // -1 when absent
+	SACKOK bool
 }

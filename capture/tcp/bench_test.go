@@ -12,7 +12,7 @@ import (
 
 type discard struct{}
 
-func (discard) Count(Endpoint, int64, Counter, uint64)         {}
+func (discard) Count(Endpoint, int64, window.Counter, uint64)  {}
 func (discard) Sample(Endpoint, int64, window.Metric, float64) {}
 
 // synPacket is the SYN of flow i: distinct client address and port per i.

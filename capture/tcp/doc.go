@@ -81,6 +81,16 @@
 // refused, unanswered), since its handshake was not seen. Bytes count payload
 // as the IP header gives it, retransmissions included.
 //
+// # Files
+//
+// Each measurement is computed in the file named for it: handshake.go
+// (rtt_server, rtt_client, rtt and connect_time of the handshake,
+// syn_retries, and the outcomes established, refused, unanswered and
+// resets), rtt.go (continuous RTT), turns.go (response_time, transfer_time,
+// transactions), counters.go (bytes and retransmits), server.go (which side
+// is the server), record.go (the records of --connections). lifecycle.go
+// holds the timeouts and evictions, table.go the flow table's index.
+//
 // # Interfaces
 //
 // A connection is measured at the capture interface where it was first seen;

@@ -1,5 +1,7 @@
 package tcp
 
+import "github.com/pastmon/pastmon/capture/window"
+
 // How a connection ends.
 type ending uint8
 
@@ -89,8 +91,11 @@ func (t *Tracker) unlinkOpen(idx int32) {
 func (t *Tracker) finish(idx int32, now int64, how ending) {
 	c := t.slab.at(idx)
 	r := t.records[idx]
+	if c.state == stSynSent {
+		t.attribute(c, true)
+	}
 	if c.state == stSynSent && how != endCancel {
-		t.sink.CountID(c.srv, now, Unanswered, 1)
+		t.sink.CountID(c.srv, now, window.Unanswered, 1)
 		if r != nil {
 			r.Outcome = OutcomeUnanswered
 		}
@@ -108,27 +113,6 @@ func (t *Tracker) finish(idx int32, now int64, how ending) {
 	t.sink.Release(c.srv)
 	c.state = stFree
 	t.free = append(t.free, idx)
-}
-
-func (t *Tracker) emitRecord(idx int32, c *conn, r *Record) {
-	delete(t.records, idx)
-	if r.Outcome == "" {
-		switch {
-		case c.state == stUntimed:
-			r.Outcome = OutcomeUntimed
-		case c.has(fMid):
-			r.Outcome = OutcomeMidstream
-		case c.has(fWasEst):
-			r.Outcome = OutcomeEstablished
-		case c.state == stSynSent:
-			r.Outcome = OutcomeUnanswered
-		default:
-			r.Outcome = OutcomeIncomplete
-		}
-	}
-	r.Reset = c.has(fReset)
-	r.SynRetries = uint64(c.synRetries)
-	t.cfg.OnRecord(r)
 }
 
 // timeout returns how long c may stay idle.

@@ -160,3 +160,20 @@ func (t *table) remove(h uint32, idx int32) {
 		}
 	}
 }
+
+// keyEndpoint returns an endpoint of a flow key: lo or hi as stored.
+func keyEndpoint(k *flowKey, hi bool) Endpoint {
+	a, b, port := k.addr[0], k.addr[1], uint16(k.ports>>16)
+	if hi {
+		a, b, port = k.addr[2], k.addr[3], uint16(k.ports)
+	}
+	e := Endpoint{Port: port}
+	if a == 0 && b>>32 == 0xffff {
+		binary.BigEndian.PutUint32(e.Addr[:4], uint32(b))
+	} else {
+		binary.BigEndian.PutUint64(e.Addr[:8], a)
+		binary.BigEndian.PutUint64(e.Addr[8:], b)
+		e.V6 = true
+	}
+	return e
+}

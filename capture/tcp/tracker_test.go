@@ -22,16 +22,13 @@ type event struct {
 
 type recorder struct{ events []event }
 
-func (r *recorder) Count(s Endpoint, ts int64, k Counter, n uint64) {
-	r.events = append(r.events, event{server: s.String(), ts: ts, what: counterNames[k], n: n})
+func (r *recorder) Count(s Endpoint, ts int64, k window.Counter, n uint64) {
+	r.events = append(r.events, event{server: s.String(), ts: ts, what: k.String(), n: n})
 }
 
 func (r *recorder) Sample(s Endpoint, ts int64, m window.Metric, us float64) {
 	r.events = append(r.events, event{server: s.String(), ts: ts, what: m.String(), us: us})
 }
-
-var counterNames = [NumCounters]string{"connections", "established", "refused", "unanswered", "resets",
-	"syn_retries", "retransmits", "transactions", "bytes_to_server", "bytes_from_server"}
 
 func (r *recorder) find(what string) []event {
 	var out []event
@@ -68,10 +65,11 @@ func TestTimeouts(t *testing.T) {
 		want    map[string]int
 	}{
 		{
+			// Counted once its outcome decides its server (see attribute).
 			name:    "half-open before its timeout",
 			packets: []*packet.Packet{seg(0, true, 1000, packet.SYN, 100, 0, 0)},
 			expire:  HalfOpenTimeout - 1, flows: 1,
-			want: map[string]int{"connections": 1, "unanswered": 0},
+			want: map[string]int{"connections": 0, "unanswered": 0},
 		},
 		{
 			name:    "half-open after its timeout",
@@ -440,5 +438,36 @@ func TestManyRetransmits(t *testing.T) {
 func TestConnSize(t *testing.T) {
 	if s := unsafe.Sizeof(conn{}); s != 192 {
 		t.Errorf("conn is %d bytes, want 192", s)
+	}
+}
+
+// TestPortZero: port 0 names the closed-ports buckets, so a segment from or
+// to it is ignored and counted, never tracked.
+func TestPortZero(t *testing.T) {
+	var r recorder
+	tr := New(Config{}, &r)
+	tr.Packet(seg(0, true, 0, packet.SYN, 100, 0, 0))
+	p := seg(0, true, 1000, packet.SYN, 100, 0, 0)
+	p.DstPort = 0
+	tr.Packet(p)
+	if len(r.events) != 0 || tr.Stats().Flows != 0 || tr.Stats().PortZero != 2 {
+		t.Errorf("events %v, stats %+v: want nothing tracked and 2 counted", r.events, tr.Stats())
+	}
+}
+
+// TestListenersBounded: the servers remembered as answering SYNs stay at
+// MaxListeners, and the ones forgotten are counted.
+func TestListenersBounded(t *testing.T) {
+	tr := New(Config{}, &recorder{})
+	const extra = 10
+	for i := range MaxListeners + extra {
+		// A SYN/ACK from 10.0.0.2:80 to a new client port each time would
+		// be one listener: vary the server's address instead.
+		p := seg(sec, false, 1000, packet.SYN|packet.ACK, 500, 101, 0)
+		binary.BigEndian.PutUint32(p.Src[:4], 0x0b000000+uint32(i))
+		tr.Packet(p)
+	}
+	if n, d := len(tr.listen), tr.Stats().ListenersDropped; n != MaxListeners || d != extra {
+		t.Errorf("%d listeners, %d dropped; want %d and %d", n, d, MaxListeners, extra)
 	}
 }

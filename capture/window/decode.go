@@ -11,23 +11,34 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
 )
 
-// Decoding reads ddsketch's encoding (what Sketch writes: the index mapping
-// omitted, or present and equal to logMapping) straight into a sketch's
-// pages. The input may be damaged or hostile (a database, a spool, the
-// network), so it is bounded: every bin index must lie in
-// [minIndex, maxIndex], which bounds the pages a sketch can ever allocate
-// (about 1,150 pages of 32 bins), one store encoding lists at most
+// Decoding reads ddsketch's encoding (what Sketch writes: schemaMapping
+// first) straight into a sketch's pages. An encoding that does not start
+// with an index mapping, or starts with legacyMapping, was written before
+// the bins became schema 5 (pastmon's first sketches: DDSketch's
+// logarithmic mapping at 1% relative accuracy over µs, mapping omitted):
+// it is decoded in its own bins and re-binned (rebin). The input may be
+// damaged or hostile (a database, a spool, the network), so it is bounded:
+// every bin index must lie in its mapping's [min, max] range, which bounds
+// the pages a sketch can ever allocate, one store encoding lists at most
 // maxEncodedBins bins, and counts must be finite and non-negative.
 
 var (
-	// minIndex is the lowest index a value Add indexes can have; lower
-	// ones only come from damaged or hostile input.
-	minIndex = logMapping.Index(minIndexable)
-	// maxIndex is the highest index whose value is at most 2×MaxMicros:
-	// no valid Dist has a value above MaxMicros.
-	maxIndex = func() int {
-		i := logMapping.Index(2*MaxMicros) + 2
-		for indexMapping.Value(i) > 2*MaxMicros {
+	// minIndex is the lowest bin a value Add counts can have but the zero
+	// bin; lower ones only come from damaged or hostile input.
+	minIndex = minKey
+	// maxIndex is the bin of 2×MaxMicros: no valid Dist has a value above
+	// MaxMicros.
+	maxIndex = index(2 * MaxMicros)
+
+	// legacyMapping is the mapping of the sketches pastmon wrote first.
+	legacyMapping, _ = mapping.NewLogarithmicMappingWithGamma(legacyGamma, 0)
+	legacyGamma      = (1 + 0.01) / (1 - 0.01)
+	// legacyMinIndex and legacyMaxIndex bound the bins of a legacy sketch
+	// as they were bounded then.
+	legacyMinIndex = legacyMapping.Index(legacyMapping.MinIndexableValue())
+	legacyMaxIndex = func() int {
+		i := legacyMapping.Index(2*MaxMicros) + 2
+		for legacyMapping.Value(i) > 2*MaxMicros {
 			i--
 		}
 		return i
@@ -35,14 +46,20 @@ var (
 )
 
 // maxEncodedBins bounds the bins one store encoding may list (a valid
-// sketch has at most maxIndex-minIndex+1 distinct ones).
+// sketch has far fewer distinct ones).
 const maxEncodedBins = 1 << 16
 
 // decodeSketch reads the encoded sketch b and returns its total count
 // (zero count included). With s nil it only checks b; otherwise it also
 // adds every bin and the zero count to s, whose buffer must be empty. When
-// it fails, s may hold part of b.
+// it fails, s may hold part of b. The index mapping, if any, comes before
+// the stores (ddsketch writes the zero count first).
 func decodeSketch(b []byte, s *sketch) (total float64, err error) {
+	var (
+		zero          float64
+		known, legacy bool
+		old           *sketch // a legacy sketch's own bins
+	)
 	for len(b) > 0 {
 		flag, err := enc.DecodeFlag(&b)
 		if err != nil {
@@ -50,53 +67,146 @@ func decodeSketch(b []byte, s *sketch) (total float64, err error) {
 		}
 		var t float64
 		switch flag.Type() {
+		case enc.FlagTypeIndexMapping:
+			if known {
+				return 0, errors.New("sketch index mapping after its bins, or twice")
+			}
+			known = true
+			legacy, err = decodeMapping(&b, flag)
 		case enc.FlagTypePositiveStore:
-			t, err = decodeBins(&b, flag.SubFlag(), s, false)
+			if !known {
+				known, legacy = true, true
+			}
+			if !legacy {
+				t, err = decodeBins(&b, flag.SubFlag(), s, minIndex, maxIndex)
+				break
+			}
+			if s != nil && old == nil {
+				old = new(sketch)
+			}
+			t, err = decodeBins(&b, flag.SubFlag(), old, legacyMinIndex, legacyMaxIndex)
 		case enc.FlagTypeNegativeStore:
-			if t, err = decodeBins(&b, flag.SubFlag(), nil, true); err == nil && t != 0 {
+			if t, err = decodeBins(&b, flag.SubFlag(), nil, math.MinInt, math.MaxInt); err == nil && t != 0 {
 				err = errors.New("sketch has negative values")
 			}
 			t = 0
-		case enc.FlagTypeIndexMapping:
-			var m mapping.IndexMapping
-			if m, err = mapping.Decode(&b, flag); err == nil && !logMapping.Equals(m) {
-				err = errors.New("sketch has another index mapping")
-			}
 		default:
-			switch flag {
-			case enc.FlagZeroCountVarFloat:
-				if t, err = enc.DecodeVarfloat64(&b); err == nil && !validCount(t) {
-					err = errors.New("bad zero count")
-				}
-				if err == nil && s != nil {
-					s.zero += t
-				}
-			case enc.FlagCount, enc.FlagSum, enc.FlagMin, enc.FlagMax:
-				// Summary statistics, skipped as ddsketch skips them.
-				if len(b) < 8 {
-					return 0, errors.New("truncated sketch")
-				}
-				b = b[8:]
-			default:
-				err = fmt.Errorf("unexpected sketch flag %v", flag)
-			}
+			t, err = decodeOther(&b, flag)
+			zero += t
 		}
 		if err != nil {
 			return 0, err
 		}
+		if t > MaxCount-total {
+			return 0, errors.New("sketch holds more values than a distribution may")
+		}
 		total += t
+	}
+	if s != nil {
+		s.zero += zero
+		if old != nil {
+			rebin(old, s)
+		}
 	}
 	return total, nil
 }
 
-// validCount is false for negative, infinite and NaN counts.
-func validCount(c float64) bool { return c >= 0 && c <= math.MaxFloat64 }
+// decodeMapping reads an index mapping (what mapping.Decode reads, without
+// making one): false for schemaMapping, true for legacyMapping, else an
+// error.
+func decodeMapping(b *[]byte, flag enc.Flag) (legacy bool, err error) {
+	if flag != enc.FlagIndexMappingBaseLogarithmic {
+		return false, errors.New("sketch has another index mapping")
+	}
+	g, err := enc.DecodeFloat64LE(b)
+	if err != nil {
+		return false, err
+	}
+	offset, err := enc.DecodeFloat64LE(b)
+	if err != nil {
+		return false, err
+	}
+	// As LogarithmicMapping.Equals compares them.
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-12*math.Max(math.Abs(x), math.Abs(y)) }
+	switch {
+	case near(g, gamma) && near(offset, schemaOffset):
+		return false, nil
+	case near(g, legacyGamma) && offset == 0:
+		return true, nil
+	}
+	return false, errors.New("sketch has another index mapping")
+}
+
+// decodeOther reads a flag that is neither a store nor a mapping: the zero
+// count, which it returns, or summary statistics, skipped.
+func decodeOther(b *[]byte, flag enc.Flag) (zero float64, err error) {
+	switch flag {
+	case enc.FlagZeroCountVarFloat:
+		if zero, err = enc.DecodeVarfloat64(b); err == nil && !validCount(zero) {
+			err = errors.New("bad zero count")
+		}
+		return zero, err
+	case enc.FlagCount, enc.FlagSum, enc.FlagMin, enc.FlagMax:
+		// Summary statistics, skipped as ddsketch skips them.
+		if len(*b) < 8 {
+			return 0, errors.New("truncated sketch")
+		}
+		*b = (*b)[8:]
+		return 0, nil
+	}
+	return 0, fmt.Errorf("unexpected sketch flag %v", flag)
+}
+
+// rebin adds the bins of old, a legacy sketch, to s. Each legacy bin
+// (2% wide) overlaps one or two bins of s; its count is split between them
+// in proportion to the logarithmic width of each overlap (values taken as
+// log-uniform within a legacy bin), rounded to whole values, so counts
+// stay integral and the total is kept. A single value goes to the bin
+// holding most of its legacy bin: it ends at most 2.1% (1% of the legacy
+// bin plus 1.08% of the new one) from where it was.
+func rebin(old, s *sketch) {
+	s.zero += old.zero
+	old.forEach(func(i int, c float64) {
+		lo, hi := legacyMapping.LowerBound(i), legacyMapping.LowerBound(i+1)
+		k0, k1 := keyOf(lo), keyOf(math.Nextafter(hi, 0))
+		left := c
+		for k := k0; k <= k1 && left > 0; k++ {
+			n := left
+			if k < k1 {
+				z := upper(k) * 1e6
+				n = min(left, math.Round(c*math.Log(z/lo)/math.Log(hi/lo)))
+				lo = z
+				c = left
+			}
+			left -= n
+			if n == 0 {
+				continue
+			}
+			if k < minKey {
+				s.zero += n
+			} else {
+				s.addCount(k, n)
+			}
+		}
+	})
+}
+
+// keyOf is the bin of v ≥ 0 µs, minKey-1 for the zero bin.
+func keyOf(v float64) int {
+	if v <= zeroMax {
+		return minKey - 1
+	}
+	return index(v)
+}
+
+// validCount is true for the integral counts from 0 to MaxCount: false
+// for fractions, negative, infinite and NaN counts.
+func validCount(c float64) bool { return c >= 0 && c <= MaxCount && c == math.Trunc(c) }
 
 // decodeBins reads one store encoding (see sketches-go's encoding flags)
 // and returns the sum of its counts, adding them to s unless s is nil.
-// The indexes of a negative store are not checked (its counts must all be
-// zero); those of a positive store must lie in [minIndex, maxIndex].
-func decodeBins(b *[]byte, mode enc.SubFlag, s *sketch, negative bool) (total float64, err error) {
+// The indexes of non-empty bins must lie in [lo, hi].
+func decodeBins(b *[]byte, mode enc.SubFlag, s *sketch, lo, hi int) (total float64, err error) {
 	n, err := enc.DecodeUvarint64(b)
 	if err != nil {
 		return 0, err
@@ -143,8 +253,13 @@ func decodeBins(b *[]byte, mode enc.SubFlag, s *sketch, negative bool) (total fl
 				return 0, errors.New("bad sketch bin count")
 			}
 		}
-		if !negative && (index < int64(minIndex) || index > int64(maxIndex)) {
+		if (index < int64(lo) || index > int64(hi)) && c != 0 {
+			// Empty bins may lie outside: ddsketch's paginated stores
+			// encode whole pages.
 			return 0, fmt.Errorf("sketch bin index %d out of range", index)
+		}
+		if c > MaxCount-total { // exact: both are integers up to MaxCount
+			return 0, errors.New("sketch store holds more values than a distribution may")
 		}
 		total += c
 		if s != nil && c != 0 {

@@ -7,12 +7,14 @@ import (
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	enc "github.com/DataDog/sketches-go/ddsketch/encoding"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // TestSetSketchDecodesDDSketch decodes sketches that sketches-go encodes
 // with each kind of store (so each bin encoding), with and without the
 // index mapping, and compares every bin with the store's.
+// (An encoding without the mapping is a legacy sketch: TestLegacySketches.)
 func TestSetSketchDecodesDDSketch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	values := map[string][]float64{
@@ -22,6 +24,7 @@ func TestSetSketchDecodesDDSketch(t *testing.T) {
 		"dense":       nil,
 		"wide sparse": {0.001, 5e10},
 		"tiny":        {1e-300, 3},
+		"bounds":      {1e6, 2e6, 5e5, 1, maxUs(-100), math.Nextafter(maxUs(-100), 1e9)},
 	}
 	for range 5000 {
 		values["dense"] = append(values["dense"], 800*math.Exp(rng.NormFloat64()*0.3))
@@ -33,23 +36,21 @@ func TestSetSketchDecodesDDSketch(t *testing.T) {
 	}
 	for vname, vals := range values {
 		for sname, provider := range stores {
-			for _, omitMapping := range []bool{true, false} {
+			{
 				what := vname + "/" + sname
-				ref := ddsketch.NewDDSketchFromStoreProvider(logMapping, provider)
+				ref := ddsketch.NewDDSketchFromStoreProvider(schemaMapping, provider)
 				var d Dist
 				for _, v := range vals {
-					if err := ref.Add(v); err != nil {
-						t.Fatal(err)
-					}
+					refAdd(ref, v)
 					d.Add(v)
 				}
 				var b []byte
-				ref.Encode(&b, omitMapping)
+				ref.Encode(&b, false)
 				got := Dist{Count: d.Count, Sum: d.Sum, Min: d.Min, Max: d.Max}
 				if err := got.SetSketch(b); err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
-				dec, err := ddsketch.DecodeDDSketch(got.Sketch(), store.SparseStoreConstructor, logMapping)
+				dec, err := ddsketch.DecodeDDSketch(got.Sketch(), store.SparseStoreConstructor, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,8 +126,16 @@ func TestMergeEncodedMatchesMerge(t *testing.T) {
 	}
 }
 
-// encodeBins encodes a positive store of contiguous counts from index lo.
+// encodeBins encodes a sketch of schema 5 with a positive store of
+// contiguous counts from index lo.
 func encodeBins(zero float64, lo int, counts ...float64) []byte {
+	var b []byte
+	schemaMapping.Encode(&b)
+	return append(b, legacyBins(zero, lo, counts...)...)
+}
+
+// legacyBins encodes the same without an index mapping: a legacy sketch.
+func legacyBins(zero float64, lo int, counts ...float64) []byte {
 	var b []byte
 	if zero != 0 {
 		enc.EncodeFlag(&b, enc.FlagZeroCountVarFloat)
@@ -147,6 +156,10 @@ func TestSetSketchBounds(t *testing.T) {
 		d := Dist{Count: count, Max: MaxMicros}
 		return d.SetSketch(b)
 	}
+	var otherMapping []byte
+	m, _ := mapping.NewLogarithmicMapping(0.02)
+	m.Encode(&otherMapping)
+	otherMapping = append(otherMapping, legacyBins(0, 0, 1)...)
 	for _, tc := range []struct {
 		name  string
 		count uint64
@@ -158,7 +171,8 @@ func TestSetSketchBounds(t *testing.T) {
 		{"widest span", 2, encodeBins(0, minIndex, append(append([]float64{1}, make([]float64, maxIndex-minIndex-1)...), 1)...), true},
 		{"below lowest", 1, encodeBins(0, minIndex-1, 1), false},
 		{"above highest", 1, encodeBins(0, maxIndex+1, 1), false},
-		{"zero bin out of range", 1, encodeBins(0, maxIndex, 1, 0), false},
+		{"empty bin out of range", 1, encodeBins(0, maxIndex, 1, 0), true},
+		{"empty bins below", 1, encodeBins(0, minIndex-3, 0, 0, 0, 1), true},
 		{"far index", 1, encodeBins(0, math.MinInt32+10, 1), false},
 		{"too many bins", maxEncodedBins + 1, encodeBins(0, 0, make([]float64, maxEncodedBins+1)...), false},
 		{"negative count", 1, encodeBins(0, 0, 2, -1), false},
@@ -170,6 +184,12 @@ func TestSetSketchBounds(t *testing.T) {
 		{"zeros only", 4, encodeBins(4, 0), true},
 		{"truncated", 2, encodeBins(0, 0, 1, 1)[:5], false},
 		{"unknown flag", 1, append(encodeBins(0, 0, 1), 0xff), false},
+		{"legacy lowest index", 1, legacyBins(0, legacyMinIndex, 1), true},
+		{"legacy highest index", 1, legacyBins(0, legacyMaxIndex, 1), true},
+		{"legacy below lowest", 1, legacyBins(0, legacyMinIndex-1, 1), false},
+		{"legacy above highest", 1, legacyBins(0, legacyMaxIndex+1, 1), false},
+		{"mapping twice", 1, append(encodeBins(0, 0, 1)[:17], encodeBins(0, 0, 1)...), false},
+		{"another mapping", 1, otherMapping, false},
 	} {
 		if err := set(tc.count, tc.b); (err == nil) != tc.ok {
 			t.Errorf("%s: error %v", tc.name, err)

@@ -9,17 +9,28 @@ import (
 	"math"
 )
 
-// RelativeAccuracy of every quantile sketch. Merging DDSketches is exact,
-// so quantiles stay within this bound however many windows and sensors are
-// merged (DESIGN.md asks for 2%).
-const RelativeAccuracy = 0.01
+// RelativeAccuracy of every quantile sketch: (γ-1)/(γ+1) for bins of
+// ratio γ = 2^(1/32), 1.08%. Merging the bins is exact, so quantiles stay
+// within this bound however many windows and sensors are merged
+// (DESIGN.md asks for 2%).
+const RelativeAccuracy = 0.0108
 
 // MaxMicros bounds a single timing value (one day): anything larger is
 // absurd input, not a measurement.
 const MaxMicros = 86400e6
 
+// MaxCount bounds the count of a distribution, merged ones included: below
+// 2^53 every count and every sum of sketch bins is exact in a float64 and
+// survives the sketch encoding's varfloats (which add 1 before encoding),
+// so a sketch's bins always add up to its count.
+const MaxCount = 1 << 52
+
+// ErrOverflow is returned by merges whose result would exceed MaxCount.
+var ErrOverflow = errors.New("merged distribution would exceed the largest count")
+
 // Dist is a mergeable distribution of timings in microseconds: exact count,
-// sum, min and max, plus a DDSketch for quantiles. The zero value is empty
+// sum, min and max, plus an exponential histogram (Prometheus's schema 5,
+// see Bins) for quantiles, encoded as a DDSketch. The zero value is empty
 // and ready to use.
 type Dist struct {
 	Count uint64
@@ -178,36 +189,67 @@ func (d *Dist) SetSketch(b []byte) error {
 // distributions). A count of 0 merges nothing and needs an empty sketch.
 // On error d is unchanged.
 func (d *Dist) MergeEncoded(count uint64, sum, min, max float64, sk []byte) error {
-	o := Dist{Count: count, Sum: sum, Min: min, Max: max}
+	e := Encoded{Count: count, Sum: sum, Min: min, Max: max, Sketch: sk}
+	if err := e.Check(); err != nil {
+		return err
+	}
+	return d.MergeChecked(e)
+}
+
+// Check checks e completely: its figures as ParseBinary does, and that its
+// sketch decodes, within bounds, to exactly e.Count values.
+func (e *Encoded) Check() error {
+	o := Dist{Count: e.Count, Sum: e.Sum, Min: e.Min, Max: e.Max}
 	if err := o.validate(); err != nil {
 		return err
 	}
-	if count == 0 {
-		if len(sk) != 0 {
+	if e.Count == 0 {
+		if len(e.Sketch) != 0 {
 			return errors.New("sketch given for an empty distribution")
 		}
 		return nil
 	}
-	// Check everything first, so that a failure leaves d as it was.
-	total, err := decodeSketch(sk, nil)
+	total, err := decodeSketch(e.Sketch, nil)
 	if err != nil {
 		return fmt.Errorf("decode sketch: %w", err)
 	}
-	if err := checkTotal(total, count); err != nil {
-		return err
+	return checkTotal(total, e.Count)
+}
+
+// MergeChecked merges e, which Check accepted, into d. It fails only with
+// ErrOverflow, and then leaves d unchanged. Checking every part first and
+// merging after lets a caller merge all or nothing of a group of parts.
+func (d *Dist) MergeChecked(e Encoded) error {
+	if e.Count == 0 {
+		return nil
+	}
+	if d.Count > MaxCount-e.Count {
+		return ErrOverflow
 	}
 	if d.sk == nil {
 		d.sk = new(sketch)
 	}
-	if _, err := decodeSketch(sk, d.sk); err != nil {
-		panic("window: sketch decodes differently twice: " + err.Error())
+	if _, err := decodeSketch(e.Sketch, d.sk); err != nil {
+		panic("window: MergeChecked of a sketch Check refuses: " + err.Error())
 	}
-	d.mergeFigures(&o)
+	d.mergeFigures(&Dist{Count: e.Count, Sum: e.Sum, Min: e.Min, Max: e.Max})
 	return nil
 }
 
+// CanMerge reports whether o can be merged into d without exceeding
+// MaxCount.
+func (d *Dist) CanMerge(o *Dist) error {
+	if d.Count > MaxCount || o.Count > MaxCount-d.Count {
+		return ErrOverflow
+	}
+	return nil
+}
+
+// checkTotal requires the sketch's bins to add up to exactly count: with
+// integral bins and counts up to MaxCount, float64 sums are exact, so any
+// difference is damage that merging would only make worse.
 func checkTotal(total float64, count uint64) error {
-	if math.Abs(total-float64(count)) > 0.5 {
+	if total != float64(count) {
 		return fmt.Errorf("sketch holds %.0f values, count says %d", total, count)
 	}
 	return nil
@@ -219,6 +261,9 @@ func (d *Dist) validate() error {
 			return errors.New("empty distribution with non-zero sum, min or max")
 		}
 		return nil
+	}
+	if d.Count > MaxCount {
+		return fmt.Errorf("count %d is above %d", d.Count, uint64(MaxCount))
 	}
 	for _, v := range [...]float64{d.Sum, d.Min, d.Max} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {

@@ -6,15 +6,14 @@ import (
 	enc "github.com/DataDog/sketches-go/ddsketch/encoding"
 )
 
-// sketch holds the bins of a Dist's DDSketch: the counts per index of
-// indexMapping, in pages of pageLen bins allocated where values fall, plus
-// the count of values too small to index (zero). It is what
-// ddsketch.DDSketch with a BufferedPaginatedStore holds, without the buffer,
-// the interface calls and math.Log on every Add: counting is the
-// per-sample hot path of the pipeline (in batches, see AddBatch). The
-// encoding (Sketch, SetSketch) is ddsketch's, with the index mapping
-// omitted, and the quantiles are computed as ddsketch computes them, so
-// results and decoders elsewhere are unchanged.
+// sketch holds the bins of a Dist: the counts per bin of schema 5 (see
+// index.go), in pages of pageLen bins (an octave) allocated where values
+// fall, plus the count of the zero bin. It is what ddsketch.DDSketch with a
+// BufferedPaginatedStore holds, without the buffer, the interface calls
+// and math.Log on every Add: counting is the per-sample hot path of the
+// pipeline (in batches, see AddBatch). The encoding (Sketch, SetSketch) is
+// ddsketch's, starting with the index mapping (schemaMapping), and the
+// quantiles are computed as ddsketch computes them, from the rank.
 type sketch struct {
 	zero  float64
 	base  int                           // page number of pages[0]
@@ -34,7 +33,7 @@ func (s *sketch) count(v float64) {
 		*b++
 		return
 	}
-	if v <= minIndexable {
+	if v <= zeroMax {
 		s.zero++
 		return
 	}
@@ -47,7 +46,7 @@ func (s *sketch) count(v float64) {
 // bin returns the bin v ≥ 0 counts in, or nil if count must handle v
 // (too small or too large to index, or its page not allocated yet).
 func (s *sketch) bin(v float64) *float64 {
-	if v <= minIndexable || v > maxIndexable {
+	if v <= zeroMax || v > maxIndexable {
 		return nil
 	}
 	i := index(v)
@@ -169,13 +168,15 @@ func (s *sketch) quantile(q float64) float64 {
 	if !found {
 		key = last // KeyAtRank falls back to the highest index
 	}
-	return indexMapping.Value(key)
+	return binValue(key)
 }
 
-// encode appends the sketch in ddsketch's encoding (index mapping omitted),
-// choosing per store between contiguous counts and index deltas as
-// ddsketch's DenseStore does, whichever is shorter.
+// encode appends the sketch in ddsketch's encoding, index mapping first
+// (its absence marks the legacy mapping, see decode.go), choosing per
+// store between contiguous counts and index deltas as ddsketch's
+// DenseStore does, whichever is shorter.
 func (s *sketch) encode(b *[]byte) {
+	schemaMapping.Encode(b)
 	if s.zero != 0 {
 		enc.EncodeFlag(b, enc.FlagZeroCountVarFloat)
 		enc.EncodeVarfloat64(b, s.zero)

@@ -217,7 +217,7 @@ func checkPoint(t *testing.T, what string, p *metricspb.ExponentialHistogramData
 	}
 	wantBuckets := map[int]uint64{}
 	for _, b := range bins {
-		wantBuckets[bucketOf(b)] += b.Count
+		wantBuckets[bucketOf(t, b)] += b.Count
 	}
 	gotBuckets := map[int]uint64{}
 	var total uint64
@@ -245,17 +245,13 @@ func checkPoint(t *testing.T, what string, p *metricspb.ExponentialHistogramData
 	}
 }
 
-// bucketOf is the scale-5 bucket (2^(i/32), 2^((i+1)/32)] seconds that holds
-// the geometric middle of a bin in µs (a bin that is a bucket is inside it).
-func bucketOf(b window.Bin) int {
-	mid := math.Sqrt(b.Lower*b.Upper) / 1e6
-	lower := func(i int) float64 { return math.Pow(2, float64(i)/32) }
-	i := int(math.Floor(math.Log2(mid) * 32))
-	for lower(i) >= mid {
-		i--
-	}
-	for lower(i+1) < mid {
-		i++
+// bucketOf is the scale-5 bucket (2^(i/32), 2^((i+1)/32)] seconds whose
+// bounds are those of the bin (µs); it fails the test if there is none.
+func bucketOf(t *testing.T, b window.Bin) int {
+	lo, hi := b.Lower/1e6, b.Upper/1e6
+	i := int(math.Round(math.Log2(lo) * 32))
+	if math.Abs(math.Pow(2, float64(i)/32)-lo) > 1e-12*lo || math.Abs(math.Pow(2, float64(i+1)/32)-hi) > 1e-12*hi {
+		t.Fatalf("bin (%g, %g] s is no scale-5 bucket", lo, hi)
 	}
 	return i
 }

@@ -2,7 +2,8 @@ package otlp
 
 import (
 	"math"
-		"time"
+	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -23,23 +24,12 @@ var Scope = instrumentation.Scope{Name: "github.com/pastmon/pastmon/web/otlp"}
 // in seconds.
 func MetricName(m window.Metric) string { return "pastmon." + m.String() }
 
-// counter is one exported per-server counter of window.Counters.
-type counter struct {
-	name, unit, desc string
-	get              func(*window.Counters) uint64
-}
-
-var counters = [...]counter{
-	{"connections", "{connection}", "connections seen, timed or not", func(c *window.Counters) uint64 { return c.Connections }},
-	{"established", "{connection}", "connections whose handshake completed", func(c *window.Counters) uint64 { return c.Established }},
-	{"refused", "{connection}", "connections refused (SYN answered by RST)", func(c *window.Counters) uint64 { return c.Refused }},
-	{"unanswered", "{connection}", "SYNs never answered", func(c *window.Counters) uint64 { return c.Unanswered }},
-	{"resets", "{reset}", "connections reset", func(c *window.Counters) uint64 { return c.Resets }},
-	{"syn_retries", "{segment}", "retransmitted SYNs", func(c *window.Counters) uint64 { return c.SynRetries }},
-	{"retransmits", "{segment}", "retransmitted data segments", func(c *window.Counters) uint64 { return c.Retransmits }},
-	{"transactions", "{transaction}", "request/response turns", func(c *window.Counters) uint64 { return c.Transactions }},
-	{"bytes_to_server", "By", "payload bytes sent to the server", func(c *window.Counters) uint64 { return c.BytesToServer }},
-	{"bytes_from_server", "By", "payload bytes sent by the server", func(c *window.Counters) uint64 { return c.BytesFromServer }},
+// counterUnit is the unit of a counter of window.Counters.
+func counterUnit(k window.Counter) string {
+	if strings.HasPrefix(k.String(), "bytes_") {
+		return "By"
+	}
+	return "1"
 }
 
 var metricDesc = [window.NumMetrics]string{
@@ -96,18 +86,15 @@ func Convert(res *resource.Resource, sums []window.Summary) *metricdata.Resource
 			Data: metricdata.ExponentialHistogram[float64]{DataPoints: pts, Temporality: metricdata.DeltaTemporality},
 		})
 	}
-	for _, c := range counters {
+	for k := range window.NumCounters {
 		pts := make([]metricdata.DataPoint[int64], 0, len(sums))
 		for i := range sums {
-			v := c.get(&sums[i].Counters)
+			v := *sums[i].Counters.Field(k)
 			pts = append(pts, metricdata.DataPoint[int64]{Attributes: attrs[i],
 				StartTime: sums[i].Start, Time: sums[i].Start.Add(window.Width), Value: int64(min(v, math.MaxInt64))})
 		}
-		if len(pts) == 0 {
-			continue
-		}
 		sm.Metrics = append(sm.Metrics, metricdata.Metrics{
-			Name: "pastmon." + c.name, Description: c.desc, Unit: c.unit,
+			Name: "pastmon." + k.String(), Description: "per-server sum over the window (DESIGN.md)", Unit: counterUnit(k),
 			Data: metricdata.Sum[int64]{DataPoints: pts, Temporality: metricdata.DeltaTemporality, IsMonotonic: true},
 		})
 	}
@@ -120,8 +107,23 @@ func pointAttributes(s *window.Summary) attribute.Set {
 		attribute.String("pastmon.server", s.Server.String()),
 		attribute.String("server.address", s.Server.Addr().String()),
 		attribute.Int("server.port", int(s.Server.Port())),
-		attribute.String("network.transport", "tcp"),
+		attribute.String("network.transport", transport(s)),
+		attribute.String("pastmon.protocol", protocol(s)),
 	)
+}
+
+func transport(s *window.Summary) string {
+	if s.UDP() {
+		return "udp"
+	}
+	return "tcp"
+}
+
+func protocol(s *window.Summary) string {
+	if s.Protocol == "" {
+		return "tcp"
+	}
+	return s.Protocol
 }
 
 // histogramPoint converts one distribution (µs) into seconds.
@@ -138,38 +140,23 @@ func histogramPoint(d *window.Dist, attrs attribute.Set, start time.Time) metric
 		Max:            metricdata.NewExtrema(d.Max / 1e6),
 		Scale:          Scale,
 		ZeroCount:      zero,
-		ZeroThreshold:  window.ZeroThreshold / 1e6,
+		ZeroThreshold:  window.ZeroThreshold,
 		PositiveBucket: metricdata.ExponentialBucket{Offset: offset, Counts: counts},
 	}
 }
 
-// buckets lays sketch bins (µs, increasing) out as the positive buckets of
-// a scale-5 exponential histogram in seconds, whose bucket i holds the
-// values in (2^(i/32), 2^((i+1)/32)]. A bin whose bounds are those of a
-// bucket (the sketch's bins are) goes to that bucket; any other bin goes to
-// the bucket holding its geometric middle.
+// buckets lays sketch bins (increasing) out as the positive buckets of a
+// scale-5 exponential histogram in seconds. Bin k holds (2^((k-1)/32),
+// 2^(k/32)] seconds and OpenTelemetry's bucket i holds (2^(i/32),
+// 2^((i+1)/32)]: bin k is bucket k-1, exactly.
 func buckets(bins []window.Bin) (offset int32, counts []uint64) {
 	if len(bins) == 0 {
 		return 0, nil
 	}
-	lo, hi := bucketIndex(bins[0]), bucketIndex(bins[len(bins)-1])
+	lo, hi := bins[0].Key-1, bins[len(bins)-1].Key-1
 	counts = make([]uint64, hi-lo+1)
 	for _, b := range bins {
-		counts[bucketIndex(b)-lo] += b.Count
+		counts[b.Key-1-lo] += b.Count
 	}
 	return int32(lo), counts
-}
-
-// bucketIndex is the index of the scale-5 bucket (seconds) that bin b
-// (µs) counts in.
-func bucketIndex(b window.Bin) int {
-	up := math.Log2(b.Upper/1e6) * (1 << Scale)
-	if r := math.Round(up); math.Abs(up-r) < 1e-6 {
-		low := math.Log2(b.Lower/1e6) * (1 << Scale)
-		if math.Abs(low-(r-1)) < 1e-6 {
-			return int(r) - 1 // the bin is the bucket (2^((r-1)/32), 2^(r/32)]
-		}
-	}
-	mid := (math.Log2(b.Lower/1e6) + math.Log2(b.Upper/1e6)) / 2 * (1 << Scale)
-	return int(math.Ceil(mid)) - 1
 }

@@ -121,6 +121,9 @@ type Exporter struct {
 	busy      bool
 
 	exported, dropped, failed atomic.Uint64
+
+	stop func()        // set by Start
+	done chan struct{} // closed when Start's Run returns
 }
 
 type pendingBatch struct {
@@ -215,8 +218,9 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 // Add queues the windows a sensor saw for export; it converts them at
 // once (the caller may reuse them) and never blocks on the network. When
 // MaxPending windows wait already, the windows are dropped and counted.
+// A nil exporter drops nothing and does nothing.
 func (e *Exporter) Add(s Sensor, sums []window.Summary) {
-	if len(sums) == 0 {
+	if e == nil || len(sums) == 0 {
 		return
 	}
 	e.mu.Lock()
@@ -370,4 +374,34 @@ type Stats struct {
 // and given up after failed exports.
 func (e *Exporter) Stats() Stats {
 	return Stats{e.exported.Load(), e.dropped.Load(), e.failed.Load()}
+}
+
+// Start makes an exporter and runs it in the background until Close.
+func Start(ctx context.Context, cfg Config) (*Exporter, error) {
+	e, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stop = cancel
+	e.done = make(chan struct{})
+	go func() { defer close(e.done); e.Run(rctx) }()
+	return e, nil
+}
+
+// Close sends what is queued until ctx ends, then stops the exporter
+// Start started and closes its connection. A nil exporter does nothing.
+func (e *Exporter) Close(ctx context.Context) error {
+	if e == nil {
+		return nil
+	}
+	err := e.Flush(ctx)
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+	if st := e.Stats(); st.Dropped+st.Failed > 0 {
+		e.log.Warn("otlp: windows not exported", "dropped", st.Dropped, "failed", st.Failed, "exported", st.Exported)
+	}
+	return errors.Join(err, e.exp.Shutdown(ctx))
 }

@@ -44,6 +44,9 @@ type Frame struct {
 // equal times), whatever order they were added in.
 type Capture struct {
 	Frames []Frame
+	// Snap, when > 0, is the snap length: Write keeps at most Snap bytes
+	// of each frame (the headers still give the whole length).
+	Snap   int
 	ifaces int
 	buf    gopacket.SerializeBuffer
 }
@@ -114,6 +117,26 @@ func (k *Conn) SendSeq(at time.Time, s Side, flags uint8, seq uint32, n int) {
 
 // SendRaw adds a segment with explicit sequence and acknowledgement numbers.
 func (k *Conn) SendRaw(at time.Time, s Side, flags uint8, seq, ack uint32, n int) {
+	k.sendRaw(at, s, flags, seq, ack, make([]byte, n))
+}
+
+// SendData is Send with the payload's bytes (Send's payload is zeros).
+func (k *Conn) SendData(at time.Time, s Side, flags uint8, payload []byte) uint32 {
+	seq := k.Nxt(s)
+	ack := uint32(0)
+	if flags&packet.ACK != 0 {
+		ack = k.Nxt(1 - s)
+	}
+	k.sendRaw(at, s, flags, seq, ack, payload)
+	k.nxt[s] = seq + uint32(len(payload))
+	if flags&(packet.SYN|packet.FIN) != 0 {
+		k.nxt[s]++
+	}
+	k.started[s] = true
+	return seq
+}
+
+func (k *Conn) sendRaw(at time.Time, s Side, flags uint8, seq, ack uint32, payload []byte) {
 	src, dst := k.Client, k.Server
 	if s == Server {
 		src, dst = dst, src
@@ -151,7 +174,7 @@ func (k *Conn) SendRaw(at time.Time, s Side, flags uint8, seq, ack uint32, n int
 	if flags&packet.ACK != 0 {
 		k.lastAck[s], k.sentAck[s] = ack, true
 	}
-	data := k.c.frame(src.Addr(), dst.Addr(), k.VLAN, t, n)
+	data := k.c.frame(src.Addr(), dst.Addr(), k.VLAN, t, payload)
 	k.c.add(at, k.Iface, data)
 	if k.Dup > 0 {
 		k.c.add(at.Add(k.Dup), k.Iface+1, data)
@@ -172,7 +195,7 @@ var (
 	macB = net.HardwareAddr{2, 0, 0, 0, 0, 2}
 )
 
-func (c *Capture) frame(src, dst netip.Addr, vlan uint16, t *layers.TCP, n int) []byte {
+func (c *Capture) frame(src, dst netip.Addr, vlan uint16, t *layers.TCP, payload []byte) []byte {
 	if c.buf == nil {
 		c.buf = gopacket.NewSerializeBuffer()
 	}
@@ -198,7 +221,7 @@ func (c *Capture) frame(src, dst netip.Addr, vlan uint16, t *layers.TCP, n int) 
 		_ = t.SetNetworkLayerForChecksum(ip)
 		ls = append(ls, ip)
 	}
-	ls = append(ls, t, gopacket.Payload(make([]byte, n)))
+	ls = append(ls, t, gopacket.Payload(payload))
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	if err := gopacket.SerializeLayers(c.buf, opts, ls...); err != nil {
 		panic(fmt.Sprintf("synth: serialize: %v", err)) // only programming errors get here
@@ -216,8 +239,9 @@ func (c *Capture) Write(w io.Writer) error {
 			return err
 		}
 		for _, f := range c.Frames {
-			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data)}
-			if err := pw.WritePacket(ci, f.Data); err != nil {
+			data := c.snap(f.Data)
+			ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data)}
+			if err := pw.WritePacket(ci, data); err != nil {
 				return err
 			}
 		}
@@ -236,8 +260,9 @@ func (c *Capture) Write(w io.Writer) error {
 		}
 	}
 	for _, f := range c.Frames {
-		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(f.Data), Length: len(f.Data), InterfaceIndex: f.Iface}
-		if err := nw.WritePacket(ci, f.Data); err != nil {
+		data := c.snap(f.Data)
+		ci := gopacket.CaptureInfo{Timestamp: f.TS, CaptureLength: len(data), Length: len(f.Data), InterfaceIndex: f.Iface}
+		if err := nw.WritePacket(ci, data); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
+)
+
+// FuzzIngest posts arbitrary batches (JSON and the sketches inside it) to
+// a real web node on a real database, one after the other. The property:
+// no input makes the node answer 500; every window it accepts reads back
+// in its series; and after every batch every listing (servers in each
+// order, the overview, sensors, series, /metrics) and maintenance still
+// work.
+func FuzzIngest(f *testing.F) {
+	e := newEnv(f, testAdminPW)
+	now := e.clock.Now()
+	start := window.Start(now).Add(-window.Width)
+	good := batch("seed-1", "s1", summary("10.0.0.1:80", start, 3, []float64{1, 2, 300}, []float64{4000}))
+	f.Add(must(json.Marshal(good)))
+	two := batch("seed-2", "s1", summary("10.0.0.1:80", start, 1, []float64{5}, nil), summary("10.0.0.2:443", start.Add(-window.Width), 2, nil, []float64{7, 9}))
+	f.Add(must(json.Marshal(two)))
+	sk := base64.StdEncoding.EncodeToString([]byte{0x03, 0x01, 0x00, 0x01, 0xb2, 0x05, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0xf6, 0x3f})
+	for _, w := range []string{
+		`{"server":"10.0.0.3:5432","start":"%s","connections":18446744073709551615,"metrics":{}}`,
+		`{"server":"10.0.0.3:5432","start":"%s","bytes_to_server":10000000000000000,"metrics":{}}`,
+		`{"server":"10.0.0.3:5432","start":"%s","metrics":{"rtt":{"count":1,"sum_us":5,"min_us":5,"max_us":5,"sketch":"` + sk + `"}}}`,
+		`{"server":"10.0.0.3:5432","start":"%s","metrics":{"rtt":{"count":1,"sum_us":5,"min_us":5,"max_us":5,"sketch":"AAAA"}}}`,
+	} {
+		w = fmt.Sprintf(w, start.Format(time.RFC3339))
+		f.Add([]byte(`{"id":"seed-w","sensor":{"name":"s2"},"windows":[` + w + `,` + w + `]}`))
+	}
+	f.Add([]byte(`{"id":"x","sensor":{"name":"s"},"windows":[]}`))
+	f.Add([]byte(`{"id":"x","sensor":{"name":"s"},"windows":[1,"a",null,{}]}`))
+	c, _ := e.loggedIn()
+	auth := []string{"Authorization", "Bearer " + testToken, "Content-Type", "application/json"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e.t = t
+		r := e.do(http.DefaultClient, http.MethodPost, IngestPath, bytes.NewReader(body), auth...)
+		if r.status >= 500 {
+			t.Fatalf("ingest answered %d: %s", r.status, r.body)
+		}
+		if r.status == http.StatusOK {
+			checkAccepted(t, e, c, body, r.body)
+		}
+		checkListings(t, e, c)
+	})
+}
+
+// checkAccepted reads back every window the answer does not refuse.
+func checkAccepted(t *testing.T, e *env, c *http.Client, body []byte, answer string) {
+	var ans ingestAnswer
+	if err := json.Unmarshal([]byte(answer), &ans); err != nil {
+		t.Fatalf("answer %q: %v", answer, err)
+	}
+	if ans.Duplicate {
+		return
+	}
+	var wb wireBatch
+	if err := json.Unmarshal(body, &wb); err != nil {
+		t.Fatalf("accepted body does not decode: %v", err)
+	}
+	refused := map[int]bool{}
+	for _, rj := range ans.Rejected {
+		refused[rj.Index] = true
+	}
+	if ans.Accepted+len(refused) != len(wb.Windows) {
+		t.Fatalf("%d accepted + %d refused of %d windows", ans.Accepted, len(refused), len(wb.Windows))
+	}
+	for i, raw := range wb.Windows {
+		var s window.Summary
+		if refused[i] || json.Unmarshal(raw, &s) != nil {
+			continue
+		}
+		v := url.Values{"server": {s.Server.String()}, "metric": {"rtt"},
+			"from": {s.Start.Format(time.RFC3339)}, "to": {s.Start.Add(window.Width).Format(time.RFC3339)}}
+		r := e.do(c, http.MethodGet, "/api/v1/series?"+v.Encode(), nil)
+		var got seriesJSON
+		if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &got) != nil {
+			t.Fatalf("series of accepted window %d: %d %s", i, r.status, r.body)
+		}
+		if n := s.Metrics[window.RTT].Count; n > 0 && (len(got.Points) != 1 || got.Points[0].Count < n) {
+			t.Fatalf("accepted window %d (%d rtt values) reads back as %s", i, n, r.body)
+		}
+	}
+}
+
+// checkListings requires every listing and maintenance to work.
+func checkListings(t *testing.T, e *env, c *http.Client) {
+	for _, path := range []string{"/api/v1/servers", "/api/v1/servers?sort=connections&limit=1000", "/api/v1/servers?sort=server&q=10.",
+		"/api/v1/sensors", "/", "/sensors"} {
+		if r := e.do(c, http.MethodGet, path, nil); r.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+testScrape); r.status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", r.status, r.body)
+	}
+	if err := e.db.Maintain(t.Context(), e.clock.Now().Add(2*time.Hour), 0, 0); err != nil {
+		t.Fatalf("maintain: %v", err)
+	}
+}

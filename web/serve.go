@@ -1,0 +1,92 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/pastmon/pastmon/store"
+)
+
+// Listen binds addr (so that a port in use fails before anything else
+// starts); with certFile and keyFile it serves HTTPS.
+func Listen(addr, certFile, keyFile string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if certFile == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("load TLS key pair %s, %s: %w", certFile, keyFile, err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully
+// within timeout. It returns an error only if serving failed.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, log *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		log.Warn("http shutdown", "err", serr)
+	}
+	return err
+}
+
+// Maintain rolls windows up into hours and applies retention (5-minute
+// windows kept for retention, hourly rollups for hourly), at once and then
+// every interval until ctx is done.
+func Maintain(ctx context.Context, db *store.DB, every, retention, hourly time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := db.Maintain(ctx, time.Now(), retention, max(retention, hourly)); err != nil && ctx.Err() == nil {
+			log.Error("database maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// EnsureAdmin creates the admin user at first start, with password or,
+// when it is empty, admin (to be changed at first login), and says so.
+func EnsureAdmin(ctx context.Context, db *store.DB, password string, log *slog.Logger) error {
+	created, err := db.EnsureAdmin(ctx, password)
+	if err != nil {
+		return err
+	}
+	switch {
+	case created && password == "":
+		log.Warn("created user admin with password admin: it must be changed at first login (or start with --admin-password)")
+	case created:
+		log.Info("created user admin with the password given by --admin-password")
+	}
+	return nil
+}
