@@ -26,6 +26,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	format := fs.String("format", "table", "output: table or json")
 	conns := fs.Bool("connections", false, "print one JSON object per connection instead of the server summary")
 	ops := fs.Bool("operations", false, "print the top operations of each server instead of the server table")
+	protocols := fs.Bool("protocols", true, "recognise application protocols (false: time every connection as plain tcp)")
 	maxFlows := fs.Int("max-flows", tcp.DefaultMaxFlows, "connections tracked at once")
 	fs.Usage = func() {
 		fmt.Fprint(c.stderr, "Usage: pastmon analyze [flags] FILE... [tcpdump filter expression ...]\n\n"+
@@ -62,7 +63,7 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 	out := bufio.NewWriter(c.stdout)
 	defer out.Flush()
 	totals := report.Totals{}
-	cfg := capture.Config{Filter: filter, MaxFlows: *maxFlows, OnWindow: totals.Add}
+	cfg := capture.Config{Filter: filter, MaxFlows: *maxFlows, OnWindow: totals.Add, NoProtocols: !*protocols}
 	var recErr error
 	if *conns {
 		enc := json.NewEncoder(out)
@@ -82,17 +83,8 @@ func (c *analyzeCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("analyze: write: %w", recErr)
 	}
 	if !*conns {
-		var werr error
-		switch {
-		case *format == "json":
-			werr = totals.WriteJSON(out)
-		case *ops:
-			werr = totals.WriteOperations(out)
-		default:
-			werr = totals.WriteTable(out)
-		}
-		if werr != nil {
-			return fmt.Errorf("analyze: write: %w", werr)
+		if err := totals.Write(out, *format, *ops); err != nil {
+			return fmt.Errorf("analyze: write: %w", err)
 		}
 	}
 	if runErr != nil {

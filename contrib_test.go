@@ -76,6 +76,12 @@ func checkContribCLI(t *testing.T, r contribRun) {
 		}
 	}
 	for k, v := range r.env {
+		// The deploy files hold example secrets that pastmon refuses (so
+		// that nobody runs with a known password): an operator replaces
+		// them, as this check does.
+		if strings.HasPrefix(v, "change-me") {
+			v = "operator-secret-" + strings.ToLower(k)
+		}
 		t.Setenv(k, v)
 	}
 	var stdout, stderr bytes.Buffer
@@ -126,6 +132,17 @@ func TestContribUnits(t *testing.T) {
 			}
 			if starts != 1 {
 				t.Errorf("%s: %d ExecStart= lines running pastmon, want 1", tt.file, starts)
+			}
+			for _, r := range runs {
+				// A web node without its own sensor needs no privilege.
+				if len(r.argv) > 1 && r.argv[1] == "web" && slices.Contains(r.argv, "--no-sensor") {
+					if !slices.Contains(unitValues(entries, "Service/DynamicUser"), "yes") && len(unitValues(entries, "Service/User")) == 0 {
+						t.Errorf("%s: runs web --no-sensor as root: want DynamicUser=yes or User=", tt.file)
+					}
+					if caps := unitValues(entries, "Service/CapabilityBoundingSet"); len(caps) == 0 || caps[len(caps)-1] != "" {
+						t.Errorf("%s: web --no-sensor keeps capabilities %q: want CapabilityBoundingSet= (none)", tt.file, caps)
+					}
+				}
 			}
 		})
 	}
@@ -522,6 +539,12 @@ type k8sContainer struct {
 		Name          string `json:"name"`
 		ContainerPort int    `json:"containerPort"`
 	} `json:"ports"`
+	LivenessProbe *struct {
+		HTTPGet *struct {
+			Path string `json:"path"`
+			Port any    `json:"port"`
+		} `json:"httpGet"`
+	} `json:"livenessProbe"`
 	SecurityContext *struct {
 		Capabilities *struct {
 			Add  []string `json:"add"`
@@ -614,15 +637,15 @@ func TestContribKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := readManifests(t)
-	secrets := map[string]map[string]string{}
+	secrets := kustomizeSecrets(t)
 	byKind := map[string][]k8sObject{}
 	for _, o := range objs {
 		byKind[o.Kind] = append(byKind[o.Kind], o)
 		if o.Kind == "Secret" {
-			secrets[o.Metadata.Name] = o.StringData
+			t.Errorf("Secret %s is a manifest: its values would be applied over the operator's; generate it from files", o.Metadata.Name)
 		}
 	}
-	for _, kind := range []string{"DaemonSet", "Deployment", "Service", "Secret"} {
+	for _, kind := range []string{"DaemonSet", "Deployment", "Service"} {
 		if len(byKind[kind]) != 1 {
 			t.Fatalf("%d %s objects, want 1", len(byKind[kind]), kind)
 		}
@@ -659,6 +682,7 @@ func TestContribKubernetes(t *testing.T) {
 	if r := runs["DaemonSet"]; len(r.argv) < 2 || r.argv[1] != "sensor" {
 		t.Errorf("DaemonSet runs %q, want pastmon sensor", r.argv)
 	}
+	checkSensorProbe(t, ds.Spec.Template.Spec.Containers[0], runs["DaemonSet"])
 	if r := runs["Deployment"]; len(r.argv) < 2 || r.argv[1] != "web" {
 		t.Errorf("Deployment runs %q, want pastmon web", r.argv)
 	}
@@ -701,6 +725,85 @@ func TestContribKubernetes(t *testing.T) {
 	}
 }
 
+// kustomizeSecrets reads the kustomization's secretGenerator: each secret
+// comes from files the operator writes, none of which is committed. It
+// returns the secrets with values an operator would write.
+func kustomizeSecrets(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	var k struct {
+		Resources []string `json:"resources"`
+		Generator []struct {
+			Name     string   `json:"name"`
+			Files    []string `json:"files"`
+			Literals []string `json:"literals"`
+		} `json:"secretGenerator"`
+		Images []struct{ Name, NewName, NewTag string } `json:"images"`
+	}
+	text := contribFile(t, "contrib/kubernetes/kustomization.yaml")
+	if err := yaml.Unmarshal([]byte(text), &k); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "docker build -f contrib/Dockerfile") || len(k.Images) == 0 {
+		t.Errorf("kustomization.yaml: no registry carries the image; say how to build it and where to point images:")
+	}
+	ignored := contribFile(t, "contrib/kubernetes/.gitignore")
+	out := map[string]map[string]string{}
+	for _, g := range k.Generator {
+		if len(g.Literals) > 0 {
+			t.Errorf("secret %s: literals in the kustomization are known values; use files", g.Name)
+		}
+		out[g.Name] = map[string]string{}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				file = key
+			}
+			if !strings.Contains(ignored, "/"+file+"\n") {
+				t.Errorf("secret %s: file %s is not git-ignored in contrib/kubernetes", g.Name, file)
+			}
+			if _, err := os.Stat(filepath.Join("contrib", "kubernetes", file)); err == nil {
+				t.Logf("contrib/kubernetes/%s exists here (an operator's file)", file)
+			}
+			out[g.Name][path.Base(key)] = "operator-secret-" + path.Base(key)
+		}
+	}
+	if len(out) == 0 {
+		t.Errorf("kustomization.yaml generates no secret: the pods need one")
+	}
+	return out
+}
+
+// checkSensorProbe: the sensor's liveness probe asks /healthz on the
+// port its --metrics-listen serves.
+func checkSensorProbe(t *testing.T, c k8sContainer, r contribRun) {
+	t.Helper()
+	listen := contribFlag(r.argv, "--metrics-listen")
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("sensor DaemonSet: liveness probe %+v, want GET /healthz", c.LivenessProbe)
+		return
+	}
+	port := fmt.Sprint(c.LivenessProbe.HTTPGet.Port)
+	for _, p := range c.Ports {
+		if p.Name == port {
+			port = fmt.Sprint(p.ContainerPort)
+		}
+	}
+	if listen == "" || !strings.HasSuffix(listen, ":"+port) {
+		t.Errorf("sensor DaemonSet: probe port %s, --metrics-listen %q: they must match", port, listen)
+	}
+}
+
+// TestContribDockerignore keeps the repository's secrets and bulk out of
+// the image's build context.
+func TestContribDockerignore(t *testing.T) {
+	text := contribFile(t, ".dockerignore")
+	for _, want := range []string{".git", "*.db", "contrib/kubernetes/token", "contrib/kubernetes/admin-password"} {
+		if !slices.Contains(strings.Split(text, "\n"), want) {
+			t.Errorf(".dockerignore lacks %s", want)
+		}
+	}
+}
+
 // contribFlag returns the value of "--name value" or "--name=value" in argv.
 func contribFlag(argv []string, name string) string {
 	for i, a := range argv {
@@ -721,9 +824,28 @@ func TestContribKustomize(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
-	out, err := exec.Command(kubectl, "kustomize", filepath.Join("contrib", "kubernetes")).CombinedOutput()
+	// Without the operator's secret files it must stop, saying so.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("contrib", "kubernetes"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"token", "admin-password", "metrics-token"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	if out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput(); err == nil || !bytes.Contains(out, []byte("token")) {
+		t.Errorf("kubectl kustomize without the secret files: %v, want a failure naming them\n%s", err, out)
+	}
+	for _, f := range []string{"token", "admin-password", "metrics-token"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("operator-secret-"+f+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl kustomize contrib/kubernetes: %v\n%s", err, out)
+	}
+	if bytes.Contains(out, []byte("change-me")) {
+		t.Errorf("kustomize output holds an example secret")
 	}
 	for _, kind := range []string{"Namespace", "Secret", "PersistentVolumeClaim", "Deployment", "Service", "DaemonSet"} {
 		if !bytes.Contains(out, []byte("kind: "+kind+"\n")) {

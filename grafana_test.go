@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
-	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 // TestGrafanaDashboard checks contrib/grafana/pastmon.json against a real
@@ -111,7 +111,7 @@ func webNodeMetricNames(t *testing.T) map[string]bool {
 	rt.Add(4000)
 	s.Operations = []window.Operation{{Name: "GET /", Count: 1, OK: 1, ResponseTime: rt}}
 	b := &window.Batch{ID: "grafana-1", Sensor: window.SensorInfo{Name: "s1", Version: "test"}, Summaries: []window.Summary{s}}
-	if err := web.NewClient(w.url, testToken).Send(context.Background(), b); err != nil {
+	if _, err := ship.NewHTTP(w.url, testToken).Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}

@@ -19,8 +19,9 @@ type opCounts struct {
 }
 
 // TestOperationsMatchAnalyze replays the L7 corpus capture with sensor
-// --read and checks that /api/v1/operations answers, per TCP server, the
-// operations and results that analyze --format json finds in the file.
+// --read and checks that /api/v1/operations answers, per server (TCP and
+// UDP), the operations and results that analyze --format json finds in
+// the file.
 func TestOperationsMatchAnalyze(t *testing.T) {
 	file := filepath.Join(corpusDir(t, "l7"), "l7-mix.pcap.gz")
 	var out, errb syncBuffer
@@ -37,10 +38,15 @@ func TestOperationsMatchAnalyze(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
 		t.Fatalf("analyze json: %v", err)
 	}
-	want := map[string][]opCounts{}
+	type key struct{ server, transport string }
+	want := map[key][]opCounts{}
 	for _, s := range doc.Servers {
-		if (s.Transport == "" || s.Transport == "tcp") && len(s.Operations) > 0 {
-			want[s.Server] = s.Operations
+		if len(s.Operations) > 0 {
+			tr := s.Transport
+			if tr == "" {
+				tr = "tcp"
+			}
+			want[key{s.Server, tr}] = s.Operations
 		}
 	}
 	if len(want) == 0 {
@@ -54,8 +60,9 @@ func TestOperationsMatchAnalyze(t *testing.T) {
 		t.Fatalf("sensor exited %d: %s", code, stderr)
 	}
 	to := time.Now().Add(3 * time.Hour)
-	for server, ops := range want {
-		q := url.Values{"server": {server}, "from": {to.Add(-399 * 24 * time.Hour).Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+	for k, ops := range want {
+		server := k.server + "/" + k.transport
+		q := url.Values{"server": {k.server}, "transport": {k.transport}, "from": {to.Add(-399 * 24 * time.Hour).Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 		req, _ := http.NewRequest("GET", web.url+"/api/v1/operations?"+q.Encode(), nil)
 		req.SetBasicAuth("admin", "test-admin-pw")
 		resp, err := http.DefaultClient.Do(req)

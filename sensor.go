@@ -18,7 +18,6 @@ import (
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/web/otlp"
-	"github.com/pastmon/pastmon/web/promexport"
 	"github.com/pastmon/pastmon/web/sensorhttp"
 	"github.com/pastmon/pastmon/web/ship"
 )
@@ -145,14 +144,19 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := startMetrics(cfg, sensor.Shipper)
-	if err != nil {
-		sensor.Abort()
-		return err
+	var metrics *sensorhttp.Server // nil: off
+	if cfg.MetricsListen != "" {
+		metrics, err = sensorhttp.Start(sensorhttp.Config{Addr: cfg.MetricsListen, Token: cfg.MetricsToken, Name: cfg.Name, Health: sensor.Shipper})
+		if err != nil {
+			sensor.Abort()
+			return err
+		}
 	}
-	if metrics != nil {
-		defer metrics.close()
-	}
+	defer func() {
+		if err := metrics.Close(); err != nil {
+			slog.Warn("stop /metrics listener", "err", err)
+		}
+	}()
 	// Delivery outlives ctx: at shutdown it goes on for the shutdown wait.
 	bg := context.WithoutCancel(ctx)
 	exp, err := startOTLP(ctx, &cfg.OTLP)
@@ -161,7 +165,7 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 		return fmt.Errorf("sensor: %w", err)
 	}
 	defer closeOTLP(bg, exp, cfg.ShutdownWait)
-	onWindow := metrics.onWindow(sensor.Shipper.Add)
+	onWindow := metrics.OnWindow(sensor.Add)
 	if exp != nil {
 		next, me := onWindow, otlp.Sensor{Name: cfg.Name, Version: Version}
 		onWindow = func(s window.Summary) {
@@ -169,9 +173,9 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 			next(s)
 		}
 	}
-	metrics.running(true)
+	metrics.SetRunning(true)
 	started, capErr := captureInto(ctx, cfg, sensor.Shipper, onWindow)
-	metrics.running(false)
+	metrics.SetRunning(false)
 	if !started {
 		sensor.Abort()
 		return capErr // nothing captured: no reason to wait for delivery
@@ -183,90 +187,22 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	return errors.Join(capErr, sensor.Close(bg, cfg.ShutdownWait, cfg.Read == ""))
 }
 
-// sensorMetrics is the sensor's --metrics-listen: the totals of the
-// windows it closed, served with its health. A nil *sensorMetrics is off.
-type sensorMetrics struct {
-	totals *promexport.Totals
-	srv    *sensorhttp.Server
-}
-
-func startMetrics(cfg *sensorConfig, sh *ship.Shipper) (*sensorMetrics, error) {
-	if cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	m := &sensorMetrics{totals: promexport.New(promexport.Options{}, nil)}
-	srv, err := sensorhttp.Start(sensorhttp.Config{Addr: cfg.MetricsListen, Token: cfg.MetricsToken, Name: cfg.Name, Totals: m.totals, Health: sh})
-	if err != nil {
-		return nil, err
-	}
-	m.srv = srv
-	return m, nil
-}
-
-// onWindow counts each window in the totals before handing it on.
-func (m *sensorMetrics) onWindow(next func(window.Summary)) func(window.Summary) {
-	if m == nil {
-		return next
-	}
-	return func(s window.Summary) {
-		m.totals.Add([]window.Summary{s})
-		next(s)
-	}
-}
-
-// running says whether the capture loop runs (for /healthz).
-func (m *sensorMetrics) running(b bool) {
-	if m != nil {
-		m.srv.SetRunning(b)
-	}
-}
-
-func (m *sensorMetrics) close() {
-	if err := m.srv.Close(); err != nil {
-		slog.Warn("stop /metrics listener", "err", err)
-	}
-}
-
 // captureInto runs the capture pipeline until the file ends or ctx is done,
 // handing every closed window to onWindow.
 // It reports started=false when the capture could not even begin.
 func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper, onWindow func(window.Summary)) (started bool, err error) {
-	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: onWindow, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
-	if cfg.Read == "" {
-		src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
-		if err != nil {
-			return false, err // says which interfaces and why
-		}
-		defer src.Close()
-		slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
-		return true, captureLive(ctx, src, cfg.Interface, ccfg, sh)
+	ccfg := capture.Config{MaxFlows: cfg.MaxFlows, OnWindow: onWindow, FlushInterval: cfg.Flush, Filter: cfg.Filter}
+	if cfg.Read != "" {
+		return ship.CaptureFile(ctx, cfg.Read, ccfg, sh)
 	}
-	src, err := capture.OpenFile(cfg.Read)
+	src, err := live.Open(ctx, live.Config{Interfaces: cli.Interfaces(cfg.Interface), Snaplen: cfg.Snaplen, Filter: cfg.Filter})
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", cfg.Read, err)
+		return false, err // says which interfaces and why
 	}
 	defer src.Close()
-	ccfg.Filter = cfg.Filter
-	sh.SetStats(func(info *window.SensorInfo) {
-		st := ccfg.Stats.Snapshot()
-		info.Packets, info.Flows = st.Packets, st.Flows
-	})
-	if _, err := capture.Run(ctx, src, ccfg); err != nil {
-		return true, fmt.Errorf("read %s: %w", cfg.Read, err)
-	}
-	return true, nil
-}
-
-// captureLive captures from src until ctx is done, handing windows and
-// statistics to sh: for the sensor and for the web node's own sensor.
-// where names the interfaces in errors.
-func captureLive(ctx context.Context, src *live.Source, where string, ccfg capture.Config, sh *ship.Shipper) error {
-	ccfg.Live = true
-	sh.SetStats(ship.LiveStats(src, ccfg.Stats))
-	if _, err := capture.Run(ctx, src, ccfg); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("capture on %s: %w", where, err)
-	}
-	return nil
+	slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
+	ccfg.Filter = "" // in the socket's filter
+	return true, ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sh)
 }
 
 // startOTLP starts the --otlp-endpoint exporter; nil when there is none.

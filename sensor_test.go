@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -533,8 +534,16 @@ func TestSensorReadViaEtcd(t *testing.T) {
 		}
 	}
 	running("while the key was absent")
-	etcd.Put(key, fmt.Sprintf(`{"url":"http://%s","version":"test"}`, freeAddr(t)))
-	running("while the key named a dead web node")
+	// Whoever can write the key cannot have the sensor's token: a value
+	// not signed with it is never followed.
+	var stolen atomic.Int64
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stolen.Add(1)
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer thief.Close()
+	etcd.Put(key, fmt.Sprintf(`{"url":%q,"version":"test"}`, thief.URL))
+	running("while the key named a forged web node")
 	addr := freeAddr(t)
 	web := startWeb(t, addr, filepath.Join(dir, "web.db"),
 		"--etcd-endpoints", endpoints, "--etcd-key", key, "--advertise-url", "http://"+addr)
@@ -544,4 +553,7 @@ func TestSensorReadViaEtcd(t *testing.T) {
 	}
 	web.stop(t) // the only web node: what it stored came through the key
 	checkStored(t, web.db, want)
+	if n := stolen.Load(); n > 0 {
+		t.Errorf("the sensor sent %d requests (and its token) to a URL the web node did not sign", n)
+	}
 }

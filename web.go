@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type webConfig struct {
 	Retention                                                                  time.Duration
 	Flush                                                                      time.Duration // partial windows of the own sensor
 	Filter                                                                     string        // remaining args: a tcpdump filter expression
+	TokenFile, AdminPasswordFile, TrustedProxies                               string
+	trusted                                                                    []netip.Prefix
 	OTLP                                                                       otlp.Config
 }
 
@@ -68,6 +71,9 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	fs.StringVar(&cfg.DB, "db", "pastmon.db", "SQLite database file")
 	fs.StringVar(&cfg.Token, "token", "", "token sensors must send to the ingest API (empty: remote sensors are refused)")
 	fs.StringVar(&cfg.AdminPassword, "admin-password", "", "password of the admin user created at first start (default admin/admin, to be changed at first login)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "file holding --token (keeps it out of ps)")
+	fs.StringVar(&cfg.AdminPasswordFile, "admin-password-file", "", "file holding --admin-password")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token that may read /metrics without a user")
 	fs.IntVar(&cfg.MetricsMaxServers, "metrics-max-servers", promexport.DefaultMaxServers, "most servers /metrics exports by name (the others are summed under server=\"other\")")
 	fs.DurationVar(&cfg.Retention, "retention", 840*time.Hour, "how long 5-minute windows are kept (hourly rollups are kept 400 days)")
@@ -88,8 +94,23 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	return cfg, *check, nil
 }
 
+// minToken is the shortest ingest token accepted: anything shorter can be
+// guessed.
+const minToken = 16
+
+// validateSecrets reads the secret files and checks the secrets.
+func (cfg *webConfig) validateSecrets() []error {
+	errs := append(cli.Secret(&cfg.Token, cfg.TokenFile, "token", minToken),
+		cli.Secret(&cfg.AdminPassword, cfg.AdminPasswordFile, "admin-password", store.MinPasswordLen)...)
+	var err error
+	if cfg.trusted, err = web.ParseProxies(cfg.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
 func (cfg *webConfig) validate() error {
-	var errs []error
+	errs := cfg.validateSecrets()
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want [host]:port: %v", cfg.Listen, err))
 	}
@@ -158,7 +179,8 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	}
 	defer closeOTLP(context.WithoutCancel(ctx), exp, shutdownTimeout)
 	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, OnWindows: otlpWindows(exp)})
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, TrustedProxies: cfg.trusted,
+		OnWindows: otlpWindows(exp)})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}

@@ -55,8 +55,10 @@ func startCluster(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ow
 			}
 		}
 		slog.Info("registering in etcd", "key", cfg.Etcd.Key, "url", url)
+		etcd := cfg.Etcd
+		etcd.Token = cfg.Token // signs the registration for the sensors
 		wg.Go(func() {
-			if err := discovery.Register(ctx, cfg.Etcd, discovery.Value{URL: url, Version: Version}); err != nil {
+			if err := discovery.Register(ctx, etcd, discovery.Value{URL: url, Version: Version}); err != nil {
 				slog.Warn("etcd registration ended", "err", err)
 			}
 		})
@@ -80,8 +82,8 @@ func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownSt
 	return func() {
 		defer src.Close()
 		sensor := ship.StartLocal(ctx, db, name, Version)
-		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush, Stats: new(capture.LiveStats)}
-		if err := captureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
+		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush}
+		if err := ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
 			slog.Error("own sensor stopped", "err", err)
 			own.set("The web node's own sensor stopped: " + err.Error() + ". See the web node's log; restart it once fixed.")
 		}

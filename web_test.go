@@ -30,7 +30,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
-	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 // The web command tests run "pastmon web" as a separate process (this test
@@ -106,7 +106,7 @@ var listeningRe = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // answers /healthz.
 func startWebProc(t *testing.T, dbPath string, extra ...string) *webProc {
 	t.Helper()
-	args := append([]string{"web", "--listen", "127.0.0.1:0", "--db", dbPath, "--no-sensor", "--token", "tok-0123456789"}, extra...)
+	args := append([]string{"web", "--listen", "127.0.0.1:0", "--db", dbPath, "--no-sensor", "--token", "tok-0123456789abcdef"}, extra...)
 	p := pastmonProc(t, args...)
 	deadline := time.After(60 * time.Second)
 	for p.addr == "" {
@@ -181,7 +181,7 @@ func TestWebTwiceOnSameFile(t *testing.T) {
 	if !strings.Contains(first.stderr.String(), "must be changed at first login") {
 		t.Errorf("first start without --admin-password does not say admin/admin must be changed: %s", first.stderr)
 	}
-	if err := web.NewClient("http://"+first.addr, "tok-0123456789").Send(t.Context(), webTestBatch("twice-1")); err != nil {
+	if _, err := ship.NewHTTP("http://"+first.addr, "tok-0123456789abcdef").Send(t.Context(), webTestBatch("twice-1")); err != nil {
 		t.Fatalf("ingest into the first process: %v", err)
 	}
 
@@ -363,6 +363,14 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	return certFile, keyFile, pool
 }
 
+func secretFile(t *testing.T, dir, name, content string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestWebFlags(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, _ := selfSigned(t, dir)
@@ -386,6 +394,17 @@ func TestWebFlags(t *testing.T) {
 		{"bad advertise url", []string{"--advertise-url", "web:8080"}, 2, "--advertise-url"},
 		{"bad etcd key", []string{"--etcd-endpoints", "h:2379", "--etcd-key", "services"}, 2, "--etcd-key"},
 		{"unknown flag", []string{"--colour"}, 2, "colour"},
+		{"short token", []string{"--token", "short-token"}, 2, "at least 16"},
+		{"placeholder token", []string{"--token", "change-me-to-a-long-random-string"}, 2, "example value"},
+		{"placeholder password", []string{"--admin-password", "change-me-too"}, 2, "example value"},
+		{"short admin password", []string{"--admin-password", "1234567"}, 2, "at least 8"},
+		{"token file", []string{"--token-file", secretFile(t, dir, "token", "a-token-from-a-file-0123\n")}, 0, "configuration ok"},
+		{"short token file", []string{"--token-file", secretFile(t, dir, "short", "short\n")}, 2, "at least 16"},
+		{"token and token file", []string{"--token", "a-token-on-the-command-line", "--token-file", secretFile(t, dir, "t2", "a-token-from-a-file-0123")}, 2, "give one"},
+		{"missing token file", []string{"--token-file", filepath.Join(dir, "none")}, 2, "--token-file"},
+		{"admin password file", []string{"--admin-password-file", secretFile(t, dir, "pw", "a-password-in-a-file")}, 0, "configuration ok"},
+		{"trusted proxies", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.1/32"}, 0, "configuration ok"},
+		{"bad trusted proxies", []string{"--trusted-proxies", "10.0.0.0"}, 2, "--trusted-proxies"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

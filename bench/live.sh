@@ -10,7 +10,7 @@
 # passed to the capture, its drops and the capturer's CPU time per million
 # packets. Both get the same 64 MiB of kernel buffer and snap length 256.
 #
-# Usage: sudo bench/live.sh        (env: PACKETS=1200000 ROUNDS=1 PIN=1)
+# Usage: sudo bench/live.sh        (env: PACKETS=1200000 ROUNDS=1 PIN=1 SNAP=256)
 #
 # CPUPROFILE=FILE also writes the CPU profile of pastmon's full analysis,
 # merged over the rounds (bench/pgo.sh makes default.pgo of it); profiling
@@ -18,6 +18,7 @@
 set -euo pipefail
 PACKETS=${PACKETS:-1200000}
 ROUNDS=${ROUNDS:-1}
+SNAP=${SNAP:-256}
 if [ "$(id -u)" != 0 ]; then
 	echo "live.sh: needs root (network namespaces, tcpreplay)" >&2
 	exit 1
@@ -97,7 +98,7 @@ replay() {
 
 # Each run_* sets: pps, seen (packets the kernel passed), drops, cpus.
 run_tcpdump() {
-	ip netns exec "$ns" "${pin_capture[@]}" tcpdump -i cap0 -s 256 -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
+	ip netns exec "$ns" "${pin_capture[@]}" tcpdump -i cap0 -s "$SNAP" -B 65536 -nn -w /dev/null 2>"$work/tcpdump.err" &
 	local pid=$!
 	wait_for "$work/tcpdump.err" "listening on"
 	settle
@@ -113,7 +114,7 @@ run_tcpdump() {
 
 # run_pastmon [-count]: -count only reads the ring, without analysis.
 run_pastmon() {
-	ip netns exec "$ns" "${pin_capture[@]}" "$work/livecap" -i cap0 -s 256 "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
+	ip netns exec "$ns" "${pin_capture[@]}" "$work/livecap" -i cap0 -s "$SNAP" "$@" >"$work/livecap.out" 2>"$work/livecap.err" &
 	local pid=$!
 	wait_for "$work/livecap.out" "ready"
 	settle
@@ -130,7 +131,7 @@ run_pastmon() {
 
 per_m() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c / (n / 1e6); else print "n/a" }'; }
 
-echo "live-capture benchmark${pin_replay:+ (tcpreplay on CPU 0, capture on CPU 1)}: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen 256, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "live-capture benchmark${pin_replay:+ (tcpreplay on CPU 0, capture on CPU 1)}: $PACKETS packets ($(du -h "$work/traffic.pcap" | cut -f1)), veth, snaplen $SNAP, 64 MiB buffer, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 row() { printf '%-28s %14s %14s %14s\n' "$@"; }
 sum_t=0 sum_p=0 sum_r=0
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }

@@ -45,7 +45,20 @@ measure "tcpdump -r F -w /dev/null" tcpdump -r "$F" -w /dev/null
 measure "tcptrace -n -l -r F" tcptrace -n -l -r "$F"
 measure "tshark -r F -q -z conv,tcp" tshark -r "$F" -q -z conv,tcp
 echo
+# The same traffic with HTTP/1.1 payloads: the cost of the protocol parsers.
+H=$out/bench-http.pcap
+if [ ! -s "$H" ] || [ "$(cat "$H.count" 2>/dev/null || echo 0)" -lt "$packets" ]; then
+	go run ./bench/gen -http -snaplen 256 -o "$H" -packets "$packets" >"$H.count"
+fi
+n=$(cat "$H.count")
+echo "HTTP capture: $H, $n packets, $(du -h "$H" | cut -f1), snap length 256"
+measure "pastmon analyze (parsers on)" env GOMAXPROCS=1 "$out/pastmon" analyze "$H"
+measure "pastmon analyze --protocols=false" env GOMAXPROCS=1 "$out/pastmon" analyze --protocols=false "$H"
+measure "tcpdump -r H -w /dev/null" tcpdump -r "$H" -w /dev/null
+measure "tshark -r H -q -z http,tree" tshark -r "$H" -q -z http,tree
+echo
 echo "Go benchmarks (GOMAXPROCS=1):"
 GOMAXPROCS=1 go test -run '^$' -bench 'BenchmarkPipeline' -benchtime 3000000x ./capture/ | grep -E '^Benchmark'
 GOMAXPROCS=1 go test -run '^$' -bench 'BenchmarkFlowMemory' -benchtime 1x ./capture/tcp/ | grep -E '^Benchmark'
 GOMAXPROCS=1 go test -run '^$' -bench 'BenchmarkTrackerEstablished' ./capture/tcp/ | grep -E '^Benchmark'
+GOMAXPROCS=1 go test -run '^$' -bench 'BenchmarkSnaplen' -benchtime 1x ./capture/proto/ | grep -E '^Benchmark'

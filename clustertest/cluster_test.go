@@ -34,7 +34,7 @@ const (
 	ctrIP     = "10.213.1.2"
 
 	etcdKey   = "/clustertest/pastmon-web"
-	token     = "cluster-token"
+	token     = "cluster-token-0123456789"
 	flushStep = 3 * time.Second
 )
 

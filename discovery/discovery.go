@@ -3,8 +3,12 @@
 // The web node keeps its URL registered under one key with a 60 s lease kept
 // alive while it runs (Register); sensors follow that key (Watch); scripts
 // and ExecStartPre gates read it once (Lookup). The value is JSON,
-// {"url":"http://host:8080","version":"..."}; a bare http(s) URL written by
-// hand (etcdctl put KEY http://host:8080) is accepted too.
+// {"url":"http://host:8080","version":"...","sig":"..."}, where sig is an
+// HMAC-SHA256 keyed by the sensors' token over the other fields: with a
+// Config.Token, Register signs and Watch follows only values that verify,
+// so whoever can write the key cannot point sensors (and their token)
+// elsewhere. Without one, a bare http(s) URL written by hand (etcdctl put
+// KEY http://host:8080) is accepted too.
 //
 // The package only talks to etcd: it never contacts the web node, does not
 // decide what a sensor does while no web node is registered, and keeps no
@@ -14,7 +18,10 @@ package discovery
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,12 +66,52 @@ type Config struct {
 	// DialTimeout bounds every single request to etcd (connect included);
 	// zero means 5 s. Retries go on after it in Register and Watch.
 	DialTimeout time.Duration
+	// Token is the sensors' ingest token. It signs the registration
+	// (Register) and verifies it (Watch, Lookup); empty: unsigned.
+	Token string
 }
 
 // Value is what the web node registers.
 type Value struct {
 	URL     string `json:"url"`
 	Version string `json:"version"`
+	Sig     string `json:"sig,omitempty"` // hex HMAC-SHA256 over the other fields
+}
+
+// mac is the HMAC-SHA256, keyed by token, of the JSON of the fields but
+// Sig.
+func (v Value) mac(token string) []byte {
+	b, _ := json.Marshal(struct {
+		URL     string `json:"url"`
+		Version string `json:"version"`
+	}{v.URL, v.Version}) // strings only: cannot fail
+	h := hmac.New(sha256.New, []byte(token))
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// Signed returns v with Sig set for token.
+func (v Value) Signed(token string) Value {
+	v.Sig = hex.EncodeToString(v.mac(token))
+	return v
+}
+
+// Verify reports whether v was signed with token.
+func (v Value) Verify(token string) bool {
+	sig, err := hex.DecodeString(v.Sig)
+	return err == nil && hmac.Equal(sig, v.mac(token))
+}
+
+// errUnsigned is a registration that does not verify with the token.
+var errUnsigned = errors.New("registration not signed with the sensors' token: ignored, the token is never sent to it")
+
+// parseVerified is ParseValue, then with a token Verify.
+func parseVerified(b []byte, token string) (Value, error) {
+	v, err := ParseValue(b)
+	if err == nil && token != "" && !v.Verify(token) {
+		return Value{}, errUnsigned
+	}
+	return v, err
 }
 
 // SplitEndpoints turns a comma-separated flag value ("h1:2379, h2:2379")
@@ -204,7 +251,7 @@ func Lookup(ctx context.Context, cfg Config) (Value, error) {
 	if len(resp.Kvs) == 0 {
 		return Value{}, fmt.Errorf("%s: %w", cfg.Key, ErrNotFound)
 	}
-	v, err := ParseValue(resp.Kvs[0].Value)
+	v, err := parseVerified(resp.Kvs[0].Value, cfg.Token)
 	if err != nil {
 		return Value{}, fmt.Errorf("%s: %w", cfg.Key, err)
 	}

@@ -18,9 +18,10 @@ import (
 // It never returns early because etcd is down: it retries with backoff,
 // re-creates the lease when it is lost (etcd restarted without its data,
 // lease expired during a long outage, lease revoked by hand) and puts the
-// key back when someone deletes it. When another writer puts the key under
-// its own lease, Register leaves it alone and takes over again only once
-// that writer's key is gone. It returns nil after a clean revoke (or when it
+// key back when someone deletes it. With cfg.Token it signs v, and puts
+// it back at once when a value that does not verify replaces it; another
+// writer's signed value (another web node) it leaves alone, and takes over
+// again only once that writer's key is gone. It returns nil after a clean revoke (or when it
 // never got registered), ctx.Err() if the revoke failed, and an error at
 // once for a configuration or value that cannot work.
 func Register(ctx context.Context, cfg Config, v Value) error {
@@ -30,6 +31,9 @@ func Register(ctx context.Context, cfg Config, v Value) error {
 func register(ctx context.Context, cfg Config, v Value, check time.Duration) error {
 	if err := v.check(); err != nil {
 		return fmt.Errorf("register %s: %w", cfg.Key, err)
+	}
+	if cfg.Token != "" {
+		v = v.Signed(cfg.Token)
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -249,6 +253,11 @@ func (r *registrar) onEvents(ctx context.Context, lease clientv3.LeaseID, evs []
 			if _, err := r.put(ctx, lease); err != nil {
 				return err
 			}
+		case clientv3.LeaseID(ev.Kv.Lease) != lease && r.forged(ev.Kv.Value):
+			r.log.Warn("registration replaced by a value not signed with the sensors' token; putting it back", "value", string(ev.Kv.Value))
+			if _, err := r.put(ctx, lease); err != nil {
+				return err
+			}
 		case clientv3.LeaseID(ev.Kv.Lease) != lease:
 			r.log.Warn("registration overwritten by another writer; leaving it until it goes", "value", string(ev.Kv.Value))
 		}
@@ -265,15 +274,30 @@ func (r *registrar) ensure(ctx context.Context, lease clientv3.LeaseID) (next in
 	if err != nil {
 		return 0, false, fmt.Errorf("get %s: %w", r.cfg.Key, err)
 	}
-	if len(resp.Kvs) > 0 {
+	switch {
+	case len(resp.Kvs) == 0:
+		r.log.Warn("registration missing from etcd; putting it back")
+	case clientv3.LeaseID(resp.Kvs[0].Lease) != lease && r.forged(resp.Kvs[0].Value):
+		r.log.Warn("registration replaced by a value not signed with the sensors' token; putting it back", "value", string(resp.Kvs[0].Value))
+	default:
 		return resp.Header.Revision + 1, false, nil
 	}
-	r.log.Warn("registration missing from etcd; putting it back")
 	rev, err := r.put(ctx, lease)
 	if err != nil {
 		return 0, true, err
 	}
 	return rev + 1, true, nil
+}
+
+// forged reports whether a value another writer put fails to verify with
+// the token: sensors ignore it, so the web node puts its own back. Without
+// a token nothing is signed and another writer's value is left alone.
+func (r *registrar) forged(value []byte) bool {
+	if r.cfg.Token == "" {
+		return false
+	}
+	_, err := parseVerified(value, r.cfg.Token)
+	return err != nil
 }
 
 // revoke stops the keep-alive and revokes the lease, which deletes the key.

@@ -181,13 +181,18 @@ func (w *watcher) set(url string) {
 }
 
 // usable returns the URL of a registration, or "" (logged once) when the
-// value cannot be used.
+// value cannot be used. A value not signed with the token does not count
+// at all: the URL followed so far stays (the web node puts its own
+// registration back).
 func (w *watcher) usable(b []byte) string {
-	v, err := ParseValue(b)
+	v, err := parseVerified(b, w.cfg.Token)
 	if err != nil {
 		if w.bad != string(b) {
 			w.log.Warn("ignoring unusable registration", "value", string(b), "err", err)
 			w.bad = string(b)
+		}
+		if errors.Is(err, errUnsigned) {
+			return w.url
 		}
 		return ""
 	}

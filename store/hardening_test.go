@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +200,25 @@ func fractionalBlob() []byte {
 	enc.EncodeVarint64(&b, 345)
 	enc.EncodeVarfloat64(&b, 1.4)
 	return b
+}
+
+// TestDatabaseIsPrivate: a new database and its companions are readable
+// by their owner only, whatever the umask.
+func TestDatabaseIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "private.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustIngest(t, db, batch("p1", "alpha", must(func() (window.Summary, error) { s, _ := newGen(1).summary(addr(1), t0, 3); return s, nil }())), t0)
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(f), st.Mode().Perm())
+		}
+	}
 }

@@ -284,7 +284,7 @@ func (db *DB) IngestWindows(ctx context.Context, b *window.Batch, now time.Time)
 		return res, fmt.Errorf("ingest batch %q: %w", b.ID, err)
 	}
 	in := ingest{db: db, b: b, now: now, servers: map[string]int64{}}
-	if err := in.run(ctx); err != nil {
+	if err := db.noteWrite(in.run(ctx)); err != nil {
 		return res, fmt.Errorf("ingest batch %q from %s: %w", b.ID, b.Sensor.Name, err)
 	}
 	if !in.duplicate {

@@ -48,6 +48,10 @@ func readRollup(ctx context.Context, q queryRower) (rollupState, error) {
 // ingest is never blocked for long, and may be interrupted through ctx at
 // any point without losing anything: the next call carries on.
 func (db *DB) Maintain(ctx context.Context, now time.Time, retention, hourlyRetention time.Duration) error {
+	return db.noteWrite(db.maintain(ctx, now, retention, hourlyRetention))
+}
+
+func (db *DB) maintain(ctx context.Context, now time.Time, retention, hourlyRetention time.Duration) error {
 	// An hour is complete once its last window has closed and had one more
 	// window's time to arrive; later windows are merged into the hour at ingest.
 	limit := hourOf(now.Unix() - 300)

@@ -20,6 +20,7 @@ import (
 type ServerSummary struct {
 	Server          netip.AddrPort
 	Transport       string         // "" for TCP, "udp"
+	Protocol        string         // application protocol recognised ("http", …); "" for plain tcp
 	Sensors         []string       // sensors that saw it in [from,to), sorted
 	window.Counters                // summed over [from,to)
 	Metrics         window.Metrics // merged over [from,to)
@@ -49,6 +50,14 @@ type sparkAgg struct {
 // add merges a row that check accepted. Distributions whose sum would
 // pass window.MaxCount keep what fits.
 func (a *serverAgg) add(start int64, sensor string, s *rowScan) {
+	if a.sum.Protocol == "" && len(s.breakdown) > 0 {
+		var bd struct {
+			Protocol string `json:"protocol"`
+		}
+		if json.Unmarshal(s.breakdown, &bd) == nil { // checked when the row was read
+			a.sum.Protocol = bd.Protocol
+		}
+	}
 	c := s.counts()
 	a.sum.Counters.Add(&c)
 	a.sensors[sensor] = true
@@ -98,6 +107,8 @@ type SeriesQuery struct {
 	// Operation, when set, narrows response_time and the transaction
 	// counters to one operation (see operationSeries).
 	Operation string
+	// Transport is "" (or "tcp") for a TCP server, "udp" for UDP.
+	Transport string
 }
 
 // SeriesPoint is one step of a series: counters summed and the metric's
@@ -190,7 +201,8 @@ type pointAcc struct {
 // ids looks up the server and sensor ids; found is false when either is
 // unknown.
 func (sq *seriesQuery) ids(ctx context.Context) (found bool, err error) {
-	err = sq.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", sq.q.Server.String()).Scan(&sq.server)
+	err = sq.tx.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?",
+		ServerAddr(&window.Summary{Server: sq.q.Server, Transport: sq.q.Transport})).Scan(&sq.server)
 	if err == nil && sq.q.Sensor != "" {
 		err = sq.tx.QueryRowContext(ctx, "SELECT id FROM sensors WHERE name = ?", sq.q.Sensor).Scan(&sq.sensor)
 	}

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/pastmon/pastmon/capture/window"
 )
 
 // ServerSeen returns the starts of the first and the latest stored window
-// (5-minute or hourly) of server; found is false for a server never seen.
-func (db *DB) ServerSeen(ctx context.Context, server netip.AddrPort) (first, last time.Time, found bool, err error) {
+// (5-minute or hourly) of server over transport ("" or "tcp", "udp");
+// found is false for a server never seen.
+func (db *DB) ServerSeen(ctx context.Context, server netip.AddrPort, transport string) (first, last time.Time, found bool, err error) {
 	var id int64
-	err = db.r.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", server.String()).Scan(&id)
+	err = db.r.QueryRowContext(ctx, "SELECT id FROM servers WHERE addr = ?", ServerAddr(&window.Summary{Server: server, Transport: transport})).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return first, last, false, nil
 	}

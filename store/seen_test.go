@@ -22,18 +22,21 @@ func TestServerSeen(t *testing.T) {
 		sums = append(sums, s)
 	}
 	mustIngest(t, db, batch("seen-1", "s1", sums...), now)
-	first, last, found, err := db.ServerSeen(ctx, a)
+	first, last, found, err := db.ServerSeen(ctx, a, "")
 	if err != nil || !found || !first.Equal(base) || !last.Equal(base.Add(70*time.Hour)) {
 		t.Fatalf("ServerSeen(%s) = %s, %s, %v, %v; want %s, %s", a, first, last, found, err, base, base.Add(70*time.Hour))
 	}
-	if _, _, found, err := db.ServerSeen(ctx, b); found || err != nil {
+	if _, _, found, err := db.ServerSeen(ctx, b, ""); found || err != nil {
 		t.Errorf("ServerSeen(never seen) = %v, %v", found, err)
+	}
+	if _, _, found, err := db.ServerSeen(ctx, a, "udp"); found || err != nil {
+		t.Errorf("ServerSeen(%s over UDP, seen over TCP only) = %v, %v", a, found, err)
 	}
 	// Keep 5-minute rows for 24 hours only: the older windows live on as hours.
 	if err := db.Maintain(ctx, now, 24*time.Hour, 400*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	first, last, found, err = db.ServerSeen(ctx, a)
+	first, last, found, err = db.ServerSeen(ctx, a, "")
 	if err != nil || !found || !first.Equal(base.Truncate(time.Hour)) || !last.Equal(base.Add(70*time.Hour)) {
 		t.Errorf("after retention: %s, %s, %v, %v; want %s, %s", first, last, found, err, base.Truncate(time.Hour), base.Add(70*time.Hour))
 	}

@@ -47,11 +47,17 @@ var (
 // and schema checks only.
 const quickCheckMaxBytes = 2 << 30
 
-// Every connection keeps up to 64 MiB of pages and reads the file through
-// a memory map (no system call per page read).
+// The writer keeps up to 16 MiB of pages, each reader 8 MiB (which also
+// bounds a sort before it spills to disk); every connection maps the first
+// 8 MiB of the file (no system call per page read there: the schema and
+// the hot tables) and reads the rest into its cache. Mapped pages count in
+// the process's RSS once per connection that maps them, and cached ones
+// once per cache, so large maps and caches would make the web node's
+// memory grow with the file and the pool (DESIGN.md's Limits).
 const (
-	cacheSize = "_pragma=cache_size(-65536)"
-	mmapSize  = "_pragma=mmap_size(17179869184)"
+	cacheSize     = "_pragma=cache_size(-16384)"
+	readCacheSize = "_pragma=cache_size(-8192)"
+	mmapSize      = "_pragma=mmap_size(8388608)"
 )
 
 // DB is an open pastmon database. It is safe for concurrent use.
@@ -63,6 +69,7 @@ type DB struct {
 
 	stats struct{ batches, windows, duplicates, errors, rejected atomic.Uint64 }
 	bad   badRowStats
+	full  atomic.Pointer[error] // why writes fail now (a full disk), nil when they work
 
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only
@@ -97,9 +104,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Created by hand, readable by its owner only: SQLite would create it
+	// (and its -wal and -shm, which take its mode) with the umask's mode.
+	_, statErr := os.Stat(abs)
+	created := errors.Is(statErr, os.ErrNotExist)
+	if created {
+		if err := createPrivate(abs); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("create database %s: %w", path, err)
+		}
+	}
 	db := &DB{path: abs, lock: lock, servers: map[string]int64{}}
 	if err := db.open(ctx); err != nil {
 		db.Close()
+		if created {
+			os.Remove(abs)
+		}
 		return nil, err
 	}
 	return db, nil
@@ -120,7 +140,7 @@ func (db *DB) open(ctx context.Context) error {
 	if err := migrate(ctx, db.w, migrations); err != nil {
 		return fmt.Errorf("database %s: %w", db.path, err)
 	}
-	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", cacheSize, mmapSize))
+	db.r, err = sql.Open("sqlite", dsn(db.path, "_query_only=1", readCacheSize, mmapSize))
 	if err != nil {
 		return fmt.Errorf("open database %s for reading: %w", db.path, err)
 	}

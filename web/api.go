@@ -17,10 +17,12 @@ import (
 const maxRange = 400 * 24 * time.Hour
 
 type serverJSON struct {
-	Server   string    `json:"server"`
-	Service  string    `json:"service"`
-	Sensors  []string  `json:"sensors"`
-	LastSeen time.Time `json:"last_seen"`
+	Server    string    `json:"server"`
+	Transport string    `json:"transport"`          // "tcp" or "udp"
+	Protocol  string    `json:"protocol,omitempty"` // "http", "postgres" …; absent for plain tcp
+	Service   string    `json:"service"`
+	Sensors   []string  `json:"sensors"`
+	LastSeen  time.Time `json:"last_seen"`
 	window.Counters
 	Metrics map[string]window.Stats `json:"metrics"`
 	Spark   []sparkJSON             `json:"spark"`
@@ -119,9 +121,12 @@ func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) {
 
 func toServerJSON(sv *store.ServerSummary) serverJSON {
 	j := serverJSON{
-		Server: sv.Server.String(), Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
+		Server: sv.Server.String(), Transport: "tcp", Protocol: sv.Protocol, Service: serviceGuess(sv.Server.Port()), Sensors: sv.Sensors,
 		LastSeen: sv.LastSeen.UTC(), Counters: sv.Counters, Metrics: map[string]window.Stats{},
 		Spark: make([]sparkJSON, 0, len(sv.Spark)),
+	}
+	if sv.Transport == "udp" {
+		j.Transport = "udp"
 	}
 	if j.Sensors == nil {
 		j.Sensors = []string{}
@@ -202,10 +207,11 @@ func (s *Server) seriesQuery(r *http.Request) (store.SeriesQuery, error) {
 	if len(op) > window.MaxOperationLen {
 		return q, fmt.Errorf("operation: at most %d bytes", window.MaxOperationLen)
 	}
-	if t := v.Get("transport"); t != "" && t != "tcp" && t != "udp" {
-		return q, fmt.Errorf("transport: want tcp or udp, got %q", t)
+	tr := v.Get("transport")
+	if tr != "" && tr != "tcp" && tr != "udp" {
+		return q, fmt.Errorf("transport: want tcp or udp, got %q", tr)
 	}
-	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op}, nil
+	return store.SeriesQuery{Server: addr, Metric: m, From: from, To: to, Sensor: v.Get("sensor"), Operation: op, Transport: tr}, nil
 }
 
 type sensorJSON struct {

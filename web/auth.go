@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -47,14 +46,34 @@ func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
-// clientAddr is the peer's IP. Proxy headers are ignored on purpose: they
-// are trivially forged and would defeat the login limits.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// maxUserName bounds the user names a login may try: longer ones fail
+// without reaching the database.
+const maxUserName = 256
+
+func (s *Server) checkPassword(ctx context.Context, name, password string) (store.User, error) {
+	if len(name) > maxUserName {
+		return store.User{}, store.ErrBadCredentials
 	}
-	return host
+	return s.db.CheckPassword(ctx, name, password)
+}
+
+// client is the request's client address (see clientAddr).
+func (s *Server) client(r *http.Request) string { return clientAddr(r, s.cfg.TrustedProxies) }
+
+// authFailure logs a failed login or token at a bounded rate.
+func (s *Server) authFailure(msg, user, client string) {
+	ok, dropped := s.authLog.ok(s.now())
+	if !ok {
+		return
+	}
+	args := []any{"client", client}
+	if user != "" {
+		args = append(args, "user", clipName(user))
+	}
+	if dropped > 0 {
+		args = append(args, "not_logged_before", dropped)
+	}
+	s.log.Warn(msg, args...)
 }
 
 func safeMethod(m string) bool {
@@ -87,19 +106,20 @@ func (s *Server) authenticate(r *http.Request) (*identity, error) {
 	if !ok {
 		return nil, nil
 	}
-	now, client := s.now(), clientAddr(r)
+	now, client := s.now(), s.client(r)
 	if ok, wait := s.limiter.loginAllowed(client, name, now); !ok {
 		return nil, &errAuth{status: http.StatusTooManyRequests, msg: "too many failed logins; try again later", wait: wait}
 	}
-	user, err := s.db.CheckPassword(ctx, name, password)
+	user, err := s.checkPassword(ctx, name, password)
 	if errors.Is(err, store.ErrBadCredentials) || errors.Is(err, store.ErrNotFound) {
 		s.limiter.loginFailed(client, name, now)
-		s.log.Warn("basic auth failed", "user", name, "client", client)
+		s.authFailure("basic auth failed", name, client)
 		return nil, &errAuth{status: http.StatusUnauthorized, msg: "wrong user name or password"}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("check password of %s: %w", name, err)
+		return nil, fmt.Errorf("check password of %s: %w", clipName(name), err)
 	}
+	s.limiter.loginSucceeded(client, name)
 	return &identity{user: user}, nil
 }
 
@@ -192,9 +212,11 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, sess store.Session) {
 	})
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter, name string) {
+// clearCookie removes cookie name, set on path: a browser keeps a cookie
+// cleared on another path.
+func (s *Server) clearCookie(w http.ResponseWriter, name, path string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: "", Path: "/", MaxAge: -1,
+		Name: name, Value: "", Path: path, MaxAge: -1,
 		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteLaxMode,
 	})
 }

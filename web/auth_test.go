@@ -1,7 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -336,38 +339,99 @@ func otherSessionCSRF(t *testing.T, e *env) string {
 	return csrf
 }
 
-func TestLoginRateLimit(t *testing.T) {
-	tests := []struct {
-		name   string
-		limit  LoginLimit
-		names  func(i int) string // user name of the i-th failed attempt
-		victim string             // then the right password for this user is refused
-	}{
-		{"per user", LoginLimit{PerClient: 1000, PerUser: 3, Window: time.Minute}, func(int) string { return "admin" }, "admin"},
-		{"per client", LoginLimit{PerClient: 3, PerUser: 1000, Window: time.Minute}, func(i int) string { return "guess" + string(rune('a'+i)) }, "admin"},
+// TestLoginLimiter: failures of one user from one address slow that pair
+// down with growing delays, never the same user elsewhere (no lockout of
+// admin by a stranger); a flood of names from one address slows that
+// address; X-Forwarded-For counts only from a trusted proxy; huge names
+// cost nothing; wrong ingest tokens are slowed down too.
+func TestLoginLimiter(t *testing.T) {
+	lim := LoginLimit{Free: 3, PerClientFree: 8, Base: 10 * time.Second, Max: time.Hour, MaxKeys: 50}
+	e := newEnv(t, testAdminPW, func(c *Config) {
+		c.Login = lim
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	from := func(addr string) []string { return []string{"Accept", "text/html", "X-Forwarded-For", addr} }
+	tryLogin := func(addr, user, pw string) int {
+		c := e.browser()
+		form := e.do(c, "GET", "/login", nil, from(addr)...)
+		body := url.Values{"username": {user}, "password": {pw}, "csrf": {csrfOf(t, form.body)}}.Encode()
+		return e.do(c, "POST", "/login", strings.NewReader(body), append(from(addr), "Content-Type", "application/x-www-form-urlencoded")...).status
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, testAdminPW, func(c *Config) { c.Login = tc.limit })
-			c := e.browser()
-			n := min(tc.limit.PerClient, tc.limit.PerUser)
-			for i := 0; i < n; i++ {
-				if r := e.login(c, tc.names(i), "wrong-password"); r.status != http.StatusUnauthorized {
-					t.Fatalf("failure %d: %d, want 401", i, r.status)
-				}
-			}
-			r := e.login(c, tc.victim, testAdminPW)
-			if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-				t.Fatalf("after %d failures: %d (Retry-After %q), want 429", n, r.status, r.header.Get("Retry-After"))
-			}
-			if r := e.do(c, "GET", "/api/v1/servers", nil, "Authorization", basicAuth(tc.victim, testAdminPW)); r.status != http.StatusTooManyRequests {
-				t.Fatalf("basic auth while limited: %d, want 429", r.status)
-			}
-			e.clock.Add(tc.limit.Window + time.Second)
-			if r := e.login(c, tc.victim, testAdminPW); r.status != http.StatusSeeOther {
-				t.Fatalf("after the window: %d, want a login", r.status)
-			}
-		})
+	for i := range lim.Free {
+		if st := tryLogin("192.0.2.1", "admin", "wrong"); st != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i, st)
+		}
+	}
+	if st := tryLogin("192.0.2.1", "admin", testAdminPW); st != http.StatusTooManyRequests {
+		t.Fatalf("after %d failures: %d, want 429", lim.Free, st)
+	}
+	if st := tryLogin("192.0.2.2", "admin", testAdminPW); st != http.StatusSeeOther {
+		t.Fatalf("admin from another address while the attacker waits: %d, want a login", st)
+	}
+	e.clock.Add(lim.Base + time.Second)
+	if st := tryLogin("192.0.2.1", "admin", "wrong"); st != http.StatusUnauthorized {
+		t.Fatalf("after the first delay: %d, want another try", st)
+	}
+	e.clock.Add(lim.Base + time.Second) // the delay doubled: not yet
+	if st := tryLogin("192.0.2.1", "admin", testAdminPW); st != http.StatusTooManyRequests {
+		t.Fatalf("the delay did not grow: %d", st)
+	}
+	// Spraying names from one address slows the address.
+	for i := range lim.PerClientFree {
+		tryLogin("198.51.100.9", fmt.Sprintf("user%d", i), "wrong")
+	}
+	if st := tryLogin("198.51.100.9", "someone", "wrong"); st != http.StatusTooManyRequests {
+		t.Errorf("after %d names from one address: %d, want 429", lim.PerClientFree, st)
+	}
+	// Huge names fail fast and are kept short.
+	for i := range 2 * lim.MaxKeys {
+		tryLogin(fmt.Sprintf("203.0.113.%d", i%250), strings.Repeat("x", 100000)+fmt.Sprint(i), "wrong")
+	}
+	e.srv.limiter.mu.Lock()
+	keys := len(e.srv.limiter.hits)
+	for k := range e.srv.limiter.hits {
+		if len(k) > 200 {
+			t.Errorf("limiter key of %d bytes", len(k))
+			break
+		}
+	}
+	e.srv.limiter.mu.Unlock()
+	if keys > lim.MaxKeys {
+		t.Errorf("limiter holds %d keys, bound %d", keys, lim.MaxKeys)
+	}
+	// Wrong ingest tokens from one address are slowed down too.
+	hdr := []string{"Authorization", "Bearer wrong-token-0123456789", "Content-Type", "application/json"}
+	body := `{"id":"t","sensor":{"name":"s"},"windows":[]}`
+	var last int
+	for range 12 {
+		last = e.do(http.DefaultClient, "POST", IngestPath, strings.NewReader(body), hdr...).status
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("after 12 wrong tokens: %d, want 429", last)
+	}
+}
+
+// TestClientAddr takes X-Forwarded-For from trusted proxies only.
+func TestClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, tc := range []struct {
+		remote, xff, want string
+	}{
+		{"192.0.2.1:5000", "198.51.100.1", "192.0.2.1"},            // not a proxy: header ignored
+		{"10.0.0.5:5000", "198.51.100.1", "198.51.100.1"},          // a proxy
+		{"10.0.0.5:5000", "6.6.6.6, 198.51.100.1", "198.51.100.1"}, // the client's own header is not believed
+		{"10.0.0.5:5000", "198.51.100.1, 10.0.0.9", "198.51.100.1"},
+		{"10.0.0.5:5000", "", "10.0.0.5"},
+		{"10.0.0.5:5000", "junk", "10.0.0.5"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := clientAddr(r, trusted); got != tc.want {
+			t.Errorf("%s with %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
+		}
 	}
 }
 
@@ -463,5 +527,37 @@ func TestUserAdministration(t *testing.T) {
 	}
 	if _, err := e.db.User(t.Context(), "bob"); err != store.ErrNotFound && !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("bob after removal: %v", err)
+	}
+}
+
+// TestHSTSAndCookiePaths: HSTS under TLS only; the login form's cookie is
+// cleared on the path it was set on (else the browser keeps it).
+func TestHSTSAndCookiePaths(t *testing.T) {
+	plain := newEnv(t, testAdminPW)
+	if h := plain.get(plain.browser(), "/login").header.Get("Strict-Transport-Security"); h != "" {
+		t.Errorf("HSTS without TLS: %q", h)
+	}
+	e := newEnv(t, testAdminPW, func(c *Config) { c.TLS = true })
+	c := e.browser()
+	form := e.get(c, "/login")
+	if h := form.header.Get("Strict-Transport-Security"); !strings.Contains(h, "max-age=") {
+		t.Errorf("HSTS under TLS: %q", h)
+	}
+	var setPath string
+	for _, ck := range (&http.Response{Header: form.header}).Cookies() {
+		if ck.Name == loginCookie {
+			setPath = ck.Path
+		}
+	}
+	rec := httptest.NewRecorder()
+	e.srv.clearCookie(rec, loginCookie, loginCookiePath) // what a successful login sends
+	var cleared string
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name == loginCookie && ck.MaxAge < 0 {
+			cleared = ck.Path
+		}
+	}
+	if setPath == "" || cleared != setPath {
+		t.Errorf("login cookie set on %q, cleared on %q", setPath, cleared)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -238,6 +239,10 @@ func ingestBrowserFixture(t *testing.T, e *env) browserFixture {
 			f.sums = append(f.sums, summary(f.slow, start, 3, seq(300, 10, 5), seq(90000, 1000, 10)))
 		}
 	}
+	// A scanned host: its closed ports fold into one bucket line.
+	scan := window.Summary{Server: netip.MustParseAddrPort("10.20.30.99:0"), Start: window.Start(now).Add(-window.Width)}
+	scan.Connections, scan.Refused, scan.Unanswered = 900, 600, 300
+	f.sums = append(f.sums, scan)
 	e.ingest(batch("browser-1", "browser-sensor", f.sums...))
 	return f
 }
@@ -289,11 +294,33 @@ func TestBrowserDesktop(t *testing.T) {
 	}
 	b.checkOverviewMatchesAPI()
 	b.shot("overview")
+	// A custom range typed on the overview (UTC) travels as RFC 3339.
+	from, to = e.clock.Now().Add(-3*time.Hour).UTC().Truncate(time.Minute), e.clock.Now().UTC().Truncate(time.Minute)
+	b.step("type a custom range",
+		chromedp.SetValue(chromedp.CSS(`#custom-range [name=from_text]`), from.Format("2006-01-02 15:04")),
+		chromedp.SetValue(chromedp.CSS(`#custom-range [name=to_text]`), to.Format("2006-01-02 15:04")),
+		chromedp.Click(chromedp.CSS(`#custom-range button`)))
+	b.waitFor("the custom range", `location.search.includes('from=') && document.querySelector('#servers tbody tr') !== null`)
+	q, _ = url.ParseQuery(strings.TrimPrefix(eval[string](b, `location.search`), "?"))
+	if q.Get("from") != from.Format(time.RFC3339) || q.Get("to") != to.Format(time.RFC3339) {
+		t.Errorf("custom range in the URL: %v, want %s – %s", q, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
 	for _, p := range []string{"/sensors", "/users"} {
 		b.open(p)
 		b.step("open "+p, chromedp.WaitVisible(chromedp.CSS("main h1")))
 		b.shot(strings.Trim(p, "/"))
 	}
+
+	// A range before the server was first seen: the charts say so, with a
+	// link to where its data is.
+	old := url.Values{"from": {e.clock.Now().Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "to": {e.clock.Now().Add(-29 * 24 * time.Hour).Format(time.RFC3339)}}
+	b.open("/servers/" + f.server + "?" + old.Encode())
+	b.waitFor("the empty charts", `document.querySelector('#server') && !document.querySelector('#server').hasAttribute('data-loading')`)
+	empty := eval[string](b, `document.querySelector('#chart-breakdown').parentNode.querySelector('.chart-msg').textContent`)
+	if !strings.Contains(empty, "Never seen in this range") || !strings.Contains(empty, "show the day before") {
+		t.Errorf("a range without data: chart says %q", empty)
+	}
+	b.shot("server-not-in-range")
 
 	// An expired session: the next chart load says so on the charts.
 	b.open(deep)
@@ -392,6 +419,20 @@ func (b *browser) checkOperationFilter() {
 		b.t.Fatalf("no operations listed: %s", eval[string](b, `document.getElementById('ops-msg').textContent`))
 	}
 	b.checkOperationsMatchAPI()
+	// Sorting the table by name goes into the URL and survives a reload.
+	b.step("sort the operations by name", chromedp.Click(chromedp.CSS(`#operations th[data-key="op"]`)))
+	order := func() []string {
+		return eval[[]string](b, `[...document.querySelectorAll('#operations tbody tr')].map(tr => tr.dataset.op)`)
+	}
+	sorted := order()
+	if !slices.IsSorted(sorted) || !strings.Contains(eval[string](b, `location.search`), "opsort=op%3Aasc") {
+		b.t.Errorf("sorted by name: %v, URL %s", sorted, eval[string](b, `location.search`))
+	}
+	b.step("reload", chromedp.Reload())
+	b.waitFor("the reloaded table", `document.querySelector('#server') && !document.querySelector('#server').hasAttribute('data-loading')`)
+	if got := order(); !slices.Equal(got, sorted) {
+		b.t.Errorf("after reload the operations are %v, want %v", got, sorted)
+	}
 	op := eval[string](b, `document.querySelector('#operations tbody tr').dataset.op`)
 	n := b.log.len()
 	b.step("choose "+op, chromedp.Click(chromedp.CSS(`#operations tbody tr button.op-pick`)))
@@ -432,6 +473,18 @@ func (b *browser) checkOverviewMatchesAPI() {
 	}
 	if err := json.Unmarshal([]byte(body), &api); err != nil {
 		b.t.Fatalf("%s: %v\n%s", apiURL, err, body)
+	}
+	// The page folds the closed-port buckets (ip:0) into one line.
+	var refused, unanswered float64
+	api.Servers = slices.DeleteFunc(api.Servers, func(s apiServer) bool {
+		if strings.HasSuffix(s.Server, ":0") {
+			refused, unanswered = refused+s.Refused, unanswered+s.Unanswered
+			return true
+		}
+		return false
+	})
+	if got := eval[[]float64](b, `(() => { const d = document.getElementById('buckets'); return d ? [+d.dataset.refused, +d.dataset.unanswered] : [0, 0] })()`); got[0] != refused || got[1] != unanswered {
+		b.t.Errorf("closed-port buckets on the page: %v refused and unanswered, API %v and %v", got, refused, unanswered)
 	}
 	if len(page) == 0 || len(page) != len(api.Servers) {
 		b.t.Fatalf("overview shows %d servers, API %d", len(page), len(api.Servers))
@@ -514,6 +567,8 @@ func (b *browser) checkOperationsMatchAPI() {
 type apiServer struct {
 	Server       string                  `json:"server"`
 	Connections  float64                 `json:"connections"`
+	Refused      float64                 `json:"refused"`
+	Unanswered   float64                 `json:"unanswered"`
 	Transactions float64                 `json:"transactions"`
 	ClientErrors float64                 `json:"client_errors"`
 	ServerErrors float64                 `json:"server_errors"`

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 const (
@@ -178,7 +179,7 @@ func batch(id, sensor string, sums ...window.Summary) *window.Batch {
 // is acknowledged.
 func (e *env) ingest(b *window.Batch) {
 	e.t.Helper()
-	if err := NewClient(e.ts.URL, testToken).Send(context.Background(), b); err != nil {
+	if _, err := ship.NewHTTP(e.ts.URL, testToken).Send(context.Background(), b); err != nil {
 		e.t.Fatalf("ingest %s: %v", b.ID, err)
 	}
 }

@@ -76,10 +76,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{r: http.MaxBytesReader(w, r.Body, MaxIngestBody)}
 	status, reply := s.ingestBatch(r, body)
 	s.ingest.count(status, body.n)
-	if status != http.StatusOK {
-		s.log.Warn("ingest refused", "status", status, "client", clientAddr(r), "err", reply.Error)
+	if status == http.StatusUnauthorized || status == http.StatusTooManyRequests {
+		s.authFailure("ingest token refused", "", s.client(r))
+	} else if status != http.StatusOK {
+		s.log.Warn("ingest refused", "status", status, "client", s.client(r), "err", reply.Error)
 	} else if len(reply.Rejected) > 0 {
-		s.log.Warn("ingest refused windows", "batch", reply.ID, "client", clientAddr(r), "refused", len(reply.Rejected),
+		s.log.Warn("ingest refused windows", "batch", reply.ID, "client", s.client(r), "refused", len(reply.Rejected),
 			"first", reply.Rejected[0].Error)
 	}
 	if reply.Rejected == nil {
@@ -95,11 +97,18 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 	if s.cfg.Token == "" {
 		return bad(http.StatusForbidden, "ingest is disabled: the web node was started without --token")
 	}
+	client, now := s.client(r), s.now()
+	if ok, wait := s.tokens.allow("c:"+client, s.tokens.cfg.Free, now); !ok {
+		out := ingestAnswer{Error: fmt.Sprintf("too many wrong tokens from %s: try again in %d s", client, int(wait.Seconds())+1)}
+		return http.StatusTooManyRequests, out
+	}
 	auth := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || !equalSecret(token, s.cfg.Token) {
+		s.tokens.fail("c:"+client, now)
 		return bad(http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token> with the web node's --token")
 	}
+	s.tokens.forget("c:" + client)
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return bad(http.StatusUnsupportedMediaType, "content type %q: want application/json", ct)
 	}
@@ -108,7 +117,6 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 	if status != 0 {
 		return bad(status, "%s", msg)
 	}
-	now := s.now()
 	if err := b.Validate(); err != nil {
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
@@ -116,6 +124,10 @@ func (s *Server) ingestBatch(r *http.Request, body io.Reader) (int, ingestAnswer
 		return bad(http.StatusBadRequest, "invalid batch: %v", err)
 	}
 	res, err := s.ingestWindows(r.Context(), &b, now)
+	if errors.Is(err, store.ErrFull) {
+		s.log.Error("store batch: the database is full", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
+		return bad(http.StatusServiceUnavailable, "the web node's disk is full: keep the batch and retry later")
+	}
 	if err != nil {
 		s.log.Error("store batch", "batch", b.ID, "sensor", b.Sensor.Name, "err", err)
 		return bad(http.StatusInternalServerError, "storing the batch failed; retry later")
@@ -261,14 +273,9 @@ func (s *Server) ingestWindows(ctx context.Context, b *window.Batch, now time.Ti
 	return res, err
 }
 
-// Ingest stores a validated batch for the web node's own sensor: as
-// ingestWindows, with a refused window reported as an error (the valid
-// ones are stored all the same).
-func (s *Server) Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error) {
-	res, err := s.ingestWindows(ctx, b, now)
-	if err == nil && len(res.Rejected) > 0 {
-		r := res.Rejected[0]
-		err = fmt.Errorf("batch %q: %d windows refused, windows[%d] (%s): %s", b.ID, len(res.Rejected), r.Index, r.Server, r.Reason)
-	}
-	return res.Duplicate, err
+// IngestWindows stores a batch of the web node's own sensor as the ingest
+// API does (the valid windows, counted in /metrics) and says which
+// windows it refused.
+func (s *Server) IngestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error) {
+	return s.ingestWindows(ctx, b, now)
 }

@@ -14,6 +14,8 @@ import (
 	enc "github.com/DataDog/sketches-go/ddsketch/encoding"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
+	"github.com/pastmon/pastmon/web/ship"
 )
 
 // goodBatchJSON is a valid batch with one window at start, as a sensor
@@ -160,32 +162,33 @@ func TestIngestDisabledWithoutToken(t *testing.T) {
 	assertNothingStored(t, e)
 }
 
-// TestClientAgainstServer drives the ingest client against the real
-// handler: acknowledged, duplicate, rejected for good, and retryable.
+// TestClientAgainstServer drives the sensors' ingest client against the
+// real handler: acknowledged, duplicate, a window refused alone, and
+// answers that keep the batch for a retry.
 func TestClientAgainstServer(t *testing.T) {
 	e := newEnv(t, testAdminPW)
 	start := window.Start(e.clock.Now()).Add(-window.Width)
 	ctx := context.Background()
-	c := NewClient(e.ts.URL, testToken)
+	c := ship.NewHTTP(e.ts.URL, testToken)
 	b := batch("c-1", "sensor-c", summary("198.51.100.7:5432", start, 2, []float64{10, 20}, nil))
-	if err := c.Send(ctx, b); err != nil {
+	if _, err := c.Send(ctx, b); err != nil {
 		t.Fatalf("first send: %v", err)
 	}
-	if err := c.Send(ctx, b); err != nil {
+	if _, err := c.Send(ctx, b); err != nil {
 		t.Fatalf("duplicate send: %v", err)
 	}
 	// An invalid window is refused alone; its batch is acknowledged.
 	bad := batch("c-2", "sensor-c", summary("198.51.100.7:5432", start.Add(time.Second), 1, nil, nil))
-	if err := c.Send(ctx, bad); err != nil {
-		t.Fatalf("batch with an unaligned window: %v, want it acknowledged", err)
+	if reply, err := c.Send(ctx, bad); err != nil || len(reply.Rejected) != 1 || reply.Rejected[0].Index != 0 {
+		t.Fatalf("batch with an unaligned window: %+v, %v; want it acknowledged with window 0 refused", reply, err)
 	}
-	var rej *RejectedError
-	if err := c.Send(ctx, &window.Batch{Sensor: bad.Sensor}); !errors.As(err, &rej) || rej.Status != 400 || !strings.Contains(rej.Message, "batch id") {
-		t.Fatalf("batch without an id: %v, want a RejectedError 400", err)
+	var se *ship.StatusError
+	if _, err := c.Send(ctx, &window.Batch{Sensor: bad.Sensor}); !errors.As(err, &se) || se.Status != 400 || !strings.Contains(se.Message, "batch id") {
+		t.Fatalf("batch without an id: %v, want a 400 kept for a retry", err)
 	}
-	wrong := NewClient(e.ts.URL, "not-the-token")
-	if err := wrong.Send(ctx, b); err == nil || errors.As(err, &rej) {
-		t.Fatalf("wrong token: %v, want a retryable error", err)
+	wrong := ship.NewHTTP(e.ts.URL, "not-the-token")
+	if _, err := wrong.Send(ctx, b); !errors.As(err, &se) || se.Status != 401 {
+		t.Fatalf("wrong token: %v, want a 401 kept for a retry", err)
 	}
 	if st := e.db.Stats(); st.Batches != 2 || st.Duplicates != 1 || st.Windows != 1 {
 		t.Fatalf("store stats %+v, want 2 batches, 1 duplicate, 1 window", st)
@@ -225,4 +228,58 @@ func b64Sketch(count float64) string {
 	enc.EncodeVarint64(&b, 345)
 	enc.EncodeVarfloat64(&b, count)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// TestDiskFull: while the database cannot grow (its size capped at what
+// it holds, as a full disk would), ingest answers 503 (sensors keep the
+// batch) and /healthz 503 with the reason; once there is room the same
+// batch goes in, exactly once, and /healthz recovers.
+func TestDiskFull(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	start := window.Start(e.clock.Now()).Add(-window.Width)
+	e.ingest(batch("before", "s1", summary("192.0.2.1:80", start, 1, []float64{10}, nil)))
+	size, err := e.db.Size(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.LimitSize(t.Context(), size); err != nil {
+		t.Fatal(err)
+	}
+	var sums []window.Summary
+	for i := range 300 {
+		sums = append(sums, summary(fmt.Sprintf("198.51.100.%d:%d", i%250, 1000+i), start, 2, []float64{10, 20}, nil))
+	}
+	big := batch("while-full", "s1", sums...)
+	body := string(must(json.Marshal(big)))
+	post := func() reply {
+		return e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(body), "Authorization", "Bearer "+testToken)
+	}
+	if r := post(); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("ingest on a full disk: %d %s, want 503", r.status, r.body)
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/healthz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "full") {
+		t.Errorf("/healthz on a full disk: %d %s, want 503 saying why", r.status, r.body)
+	}
+	if _, err := ship.NewHTTP(e.ts.URL, testToken).Send(t.Context(), big); err == nil {
+		t.Errorf("the client took a 503 for an acknowledgement")
+	}
+	if err := e.db.LimitSize(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the sensor's retry, and a duplicate of it
+		if r := post(); r.status != http.StatusOK {
+			t.Fatalf("ingest once there is room: %d %s", r.status, r.body)
+		}
+	}
+	if r := e.do(http.DefaultClient, http.MethodGet, "/healthz", nil); r.status != http.StatusOK {
+		t.Errorf("/healthz after room returned: %d %s", r.status, r.body)
+	}
+	list := must(e.db.ServerList(t.Context(), store.ServersQuery{From: start, To: start.Add(window.Width), Limit: 1000, Sort: store.SortServer}))
+	var conns uint64
+	for _, s := range list.Servers {
+		conns += s.Connections
+	}
+	if list.Matched != 301 || conns != 1+2*300 {
+		t.Errorf("after the disk filled: %d servers, %d connections; want 301 and %d (each window once)", list.Matched, conns, 1+2*300)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,18 @@ func TestOperationsAPI(t *testing.T) {
 	rng := url.Values{"server": {serverA}, "from": {base.Add(-time.Hour).Format(time.RFC3339)}, "to": {base.Add(time.Hour).Format(time.RFC3339)}}
 	check("5-minute rows", rng)
 
+	// The server listing and the overview name the protocol.
+	var list struct {
+		Servers []struct{ Server, Transport, Protocol string } `json:"servers"`
+	}
+	r := e.do(c, "GET", "/api/v1/servers?"+url.Values{"from": rng["from"], "to": rng["to"]}.Encode(), nil)
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Servers) != 1 || list.Servers[0].Protocol != "http" || list.Servers[0].Transport != "tcp" {
+		t.Errorf("servers: %s", r.body)
+	}
+	if page := e.get(c, "/?"+url.Values{"from": rng["from"], "to": rng["to"]}.Encode()); !strings.Contains(page.body, `<small class="proto">http</small>`) {
+		t.Errorf("overview does not name the protocol:\n%s", page.body)
+	}
+
 	// One operation's series: its count and response times, per window.
 	q := url.Values{"server": {serverA}, "metric": {"response_time"}, "operation": {"GET /a"}, "from": rng["from"], "to": rng["to"]}
 	var s struct {
@@ -85,7 +98,7 @@ func TestOperationsAPI(t *testing.T) {
 			Connections  uint64    `json:"connections"`
 		} `json:"points"`
 	}
-	r := e.do(c, "GET", "/api/v1/series?"+q.Encode(), nil)
+	r = e.do(c, "GET", "/api/v1/series?"+q.Encode(), nil)
 	if err := json.Unmarshal([]byte(r.body), &s); err != nil || r.status != 200 {
 		t.Fatalf("series: %d %s", r.status, r.body)
 	}

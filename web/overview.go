@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -29,6 +30,7 @@ const overviewPage = 50
 type overviewRow struct {
 	ap                            netip.AddrPort
 	Addr, Link, Service, Protocol string
+	Transport                     string // "udp" or "" for TCP
 	Sensors                       []string
 	RTT, Response                 window.Stats
 	ErrorPct                      float64 // of transactions; 0 without any
@@ -88,6 +90,12 @@ func (s *Server) readOverviewQuery(r *http.Request) (overviewQuery, error) {
 	for _, p := range pageRanges {
 		if p.Name == v.Get("range") {
 			o.rng, o.from = p.Name, o.to.Add(-p.D)
+		}
+	}
+	// Without scripts the custom range form sends what was typed (UTC).
+	for _, k := range []string{"from", "to"} {
+		if v.Get(k) == "" && v.Get(k+"_text") != "" {
+			v.Set(k, v.Get(k+"_text"))
 		}
 	}
 	if v.Get("from") != "" || v.Get("to") != "" {
@@ -157,13 +165,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: sort, Q: o.q,
 		Limit: overviewPage, Offset: min(o.page*overviewPage, store.MaxServersDepth-overviewPage), Ports: store.OnlyServers})
 	if err != nil {
-		s.fail(w, "list servers", err)
+		s.failPage(w, r, "list servers", err)
 		return
 	}
 	buckets, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: store.SortConnections,
 		Limit: store.MaxServersLimit, Ports: store.OnlyBuckets})
 	if err != nil {
-		s.fail(w, "list servers", err)
+		s.failPage(w, r, "list servers", err)
 		return
 	}
 	data := overviewData{Range: o.rng, Label: rangeLabel(o), From: o.from.Unix(), To: o.to.Unix(), Custom: o.custom, Sort: o.sort, Q: o.q}
@@ -199,7 +207,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	data.API = "/api/v1/servers?" + api.Encode()
 	if list.Matched == 0 && len(buckets.Servers) == 0 {
 		if data.Why, err = s.whyEmpty(r); err != nil {
-			s.fail(w, "list sensors", err)
+			s.failPage(w, r, "list sensors", err)
 			return
 		}
 	}
@@ -245,7 +253,11 @@ func (o overviewQuery) links(d *overviewData) {
 		rv.Set("range", o.rng)
 	}
 	for i := range d.Servers {
-		d.Servers[i].Link += "?" + rv.Encode()
+		v := maps.Clone(rv)
+		if d.Servers[i].Transport == "udp" {
+			v.Set("transport", "udp")
+		}
+		d.Servers[i].Link += "?" + v.Encode()
 	}
 }
 
@@ -290,6 +302,10 @@ func toOverviewRow(sv *store.ServerSummary, from, to time.Time) overviewRow {
 	}
 	row.Link = "/servers/" + url.PathEscape(row.Addr)
 	row.ErrorPct = errorPct(&sv.Counters)
+	if sv.Transport == "udp" {
+		row.Transport = "udp"
+	}
+	row.Protocol = sv.Protocol
 	return row
 }
 

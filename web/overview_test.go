@@ -39,7 +39,7 @@ func TestOverviewOrderPagesBuckets(t *testing.T) {
 	}
 	e.ingest(batch("ov-1", "s1", sums...))
 	scan := summary("10.9.9.9:0", start, 300, nil, nil)
-	scan.Refused, scan.Unanswered = 200, 100
+	scan.Established, scan.Refused, scan.Unanswered = 0, 200, 100 // a bucket counts only failed attempts
 	ans := e.do(http.DefaultClient, http.MethodPost, IngestPath, strings.NewReader(string(must(json.Marshal(batch("ov-2", "s1", scan))))),
 		"Authorization", "Bearer "+testToken)
 	var got0 ingestAnswer
@@ -88,6 +88,11 @@ func TestOverviewOrderPagesBuckets(t *testing.T) {
 	}
 	if r := e.get(c, "/?"+url.Values{"from": {"2026-12-02 10:00"}, "to": {"2026-12-02 11:00"}}.Encode()); r.status != 200 {
 		t.Errorf("page-format times: %d", r.status)
+	}
+	// The custom range form as a browser without scripts sends it.
+	typed := url.Values{"from_text": {start.Add(-time.Hour).Format(pageTime)}, "to_text": {start.Add(time.Hour).Format(pageTime)}, "from": {""}, "to": {""}}
+	if r := e.get(c, "/?"+typed.Encode()); r.status != 200 || !strings.Contains(r.body, start.Add(-time.Hour).Format(pageTime)+" – "+start.Add(time.Hour).Format(pageTime)+" UTC") {
+		t.Errorf("typed range without scripts: %d, not shown as the range", r.status)
 	}
 }
 

@@ -147,13 +147,19 @@ func (s *Server) fail(w http.ResponseWriter, what string, err error) {
 	writeJSONError(w, http.StatusInternalServerError, what+" failed; see the web node's log")
 }
 
+// failPage is fail for a page: browsers get the HTML error page.
+func (s *Server) failPage(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error(what, "err", err)
+	s.httpError(w, r, http.StatusInternalServerError, "Could not "+what+": see the web node's log.")
+}
+
 type loginData struct{ Next, Username string }
 
 // renderLogin shows the login form with a fresh double-submit CSRF token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, username, msg string) {
 	token := rand.Text() + rand.Text() // 260 bits, as a session id
 	http.SetCookie(w, &http.Cookie{
-		Name: loginCookie, Value: token, Path: "/login", MaxAge: 3600,
+		Name: loginCookie, Value: token, Path: loginCookiePath, MaxAge: 3600,
 		HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode,
 	})
 	if status == http.StatusTooManyRequests || status == http.StatusUnauthorized {
@@ -170,6 +176,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("next"), "", "")
 }
 
+// loginCookiePath is where the login form's CSRF cookie lives.
+const loginCookiePath = "/login"
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	name, password, next := r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("next")
@@ -178,31 +187,32 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, next, name, "The login form expired (CSRF check failed): please try again.")
 		return
 	}
-	now, client := s.now(), clientAddr(r)
+	now, client := s.now(), s.client(r)
 	if ok, wait := s.limiter.loginAllowed(client, name, now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.log.Warn("login rate limited", "user", name, "client", client)
+		s.authFailure("login rate limited", name, client)
 		s.renderLogin(w, r, http.StatusTooManyRequests, next, name, fmt.Sprintf("Too many failed logins: try again in %d s.", int(wait.Seconds())+1))
 		return
 	}
-	user, err := s.db.CheckPassword(r.Context(), name, password)
+	user, err := s.checkPassword(r.Context(), name, password)
 	if err != nil {
 		if !isCredentialsErr(err) {
 			s.fail(w, "check password", err)
 			return
 		}
 		s.limiter.loginFailed(client, name, now)
-		s.log.Warn("login failed", "user", name, "client", client)
+		s.authFailure("login failed", name, client)
 		s.renderLogin(w, r, http.StatusUnauthorized, next, name, "Wrong user name or password.")
 		return
 	}
+	s.limiter.loginSucceeded(client, name)
 	sess, err := s.db.CreateSession(r.Context(), user.Name, s.cfg.SessionTTL, now)
 	if err != nil {
 		s.fail(w, "create session", err)
 		return
 	}
 	s.setSessionCookie(w, sess)
-	s.clearCookie(w, loginCookie)
+	s.clearCookie(w, loginCookie, loginCookiePath)
 	s.log.Info("login", "user", user.Name, "client", client)
 	dest := safeNext(next)
 	switch {
@@ -226,7 +236,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.clearCookie(w, sessionCookie)
+	s.clearCookie(w, sessionCookie, "/")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -261,7 +271,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The new password must differ from the current one.")
 		return
 	}
-	now, client := s.now(), clientAddr(r)
+	now, client := s.now(), s.client(r)
 	if ok, _ := s.limiter.loginAllowed(client, id.user.Name, now); !ok {
 		fail(http.StatusTooManyRequests, "Too many failed attempts: try again later.")
 		return

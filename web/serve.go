@@ -7,10 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pastmon/pastmon/store"
 )
+
+// IngestPath is the route sensors post batches to: ship.IngestPath, which
+// web/ship's tests keep from being imported here (TestClientAgainstServer
+// fails if they differ).
+const IngestPath = "/api/v1/ingest"
 
 // Listen binds addr (so that a port in use fails before anything else
 // starts); with certFile and keyFile it serves HTTPS.
@@ -89,4 +96,21 @@ func EnsureAdmin(ctx context.Context, db *store.DB, password string, log *slog.L
 		log.Info("created user admin with the password given by --admin-password")
 	}
 	return nil
+}
+
+// ParseProxies parses --trusted-proxies: comma-separated CIDRs of the
+// reverse proxies whose X-Forwarded-For names the client.
+func ParseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %v", p, err)
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -43,16 +44,26 @@ type Config struct {
 	// (not a duplicate; refused windows left out), e.g. for OTLP export.
 	// It must not block.
 	OnWindows func(window.SensorInfo, []window.Summary)
-	// Login limits failed logins per client address and per user name
-	// (default 10 per client and 5 per user in 5 minutes).
+	// Login slows down failed logins (zero fields: DefaultLoginLimit's).
 	Login LoginLimit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (for the login limiter and logs); others cannot.
+	TrustedProxies []netip.Prefix
 }
 
-// LoginLimit bounds failed login attempts within Window.
+// LoginLimit shapes the login limiter: after Free failures of one user
+// from one client address (PerClientFree from one address, whatever the
+// names), each further failure doubles the wait before the next try, from
+// Base up to Max; Max of quiet forgets them. MaxKeys bounds its memory.
 type LoginLimit struct {
-	PerClient, PerUser int
-	Window             time.Duration
+	Free, PerClientFree int
+	Base, Max           time.Duration
+	MaxKeys             int
 }
+
+// DefaultLoginLimit: 5 free tries per user and address, 30 per address,
+// then 1 s, 2 s, 4 s … up to 15 minutes; 100,000 keys at most.
+var DefaultLoginLimit = LoginLimit{Free: 5, PerClientFree: 30, Base: time.Second, Max: 15 * time.Minute, MaxKeys: 100000}
 
 // Server is the web node's HTTP handler.
 type Server struct {
@@ -61,6 +72,8 @@ type Server struct {
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	limiter *limiter
+	tokens  *limiter // wrong ingest tokens, per client address
+	authLog logLimit // failed logins and tokens logged
 	router  chi.Router
 	ingest  ingestCounters
 	totals  *promexport.Totals // what /metrics exports, since start
@@ -81,20 +94,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	if cfg.Login.Window <= 0 {
-		cfg.Login.Window = 5 * time.Minute
-	}
-	if cfg.Login.PerClient <= 0 {
-		cfg.Login.PerClient = 10
-	}
-	if cfg.Login.PerUser <= 0 {
-		cfg.Login.PerUser = 5
-	}
 	pages, err := parsePages(assets.Templates())
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: pages, limiter: newLimiter(cfg.Login)}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: pages, limiter: newLimiter(cfg.Login),
+		tokens: newLimiter(LoginLimit{Free: 10, PerClientFree: 10, Base: time.Second, Max: 5 * time.Minute})}
 	s.ingest.byCode = map[int]uint64{}
 	s.totals = promexport.New(promexport.Options{MaxServers: cfg.MetricsMaxServers}, cfg.Now)
 	s.router = s.routes()
@@ -111,7 +116,7 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders, http.NewCrossOriginProtection().Handler)
+	r.Use(s.recoverer, s.securityHeaders, http.NewCrossOriginProtection().Handler)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 
@@ -173,9 +178,12 @@ func cleanStatic(p string) string {
 	return p
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if s.cfg.TLS {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -199,7 +207,15 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
+// healthz answers 503 while the database cannot be written (a full
+// disk), saying why, so that an orchestrator or an operator notices; the
+// sensors keep their data meanwhile (ingest answers 503 too).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.db.WriteFailure(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "version": s.cfg.Version,
+			"error": "the database cannot be written (disk full?): " + err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": s.cfg.Version})
 }
 

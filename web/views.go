@@ -75,9 +75,9 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("transport %q: want tcp or udp.", transport))
 		return
 	}
-	first, last, seen, err := s.db.ServerSeen(r.Context(), addr)
+	first, last, seen, err := s.db.ServerSeen(r.Context(), addr, transport)
 	if err != nil {
-		s.fail(w, "look up server", err)
+		s.failPage(w, r, "look up server", err)
 		return
 	}
 	data := serverData{Addr: addr.String(), Service: serviceGuess(addr.Port()), Transport: transport, Seen: seen}
@@ -87,7 +87,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 	}
 	data.First, data.Last = first.Unix(), last.Unix()
 	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
-		s.fail(w, "list servers", err)
+		s.failPage(w, r, "list servers", err)
 		return
 	}
 	data.Ranges = serverRanges
@@ -153,7 +153,7 @@ func (s *Server) sensorRows(r *http.Request) ([]sensorRow, error) {
 func (s *Server) sensorsPage(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.sensorRows(r)
 	if err != nil {
-		s.fail(w, "list sensors", err)
+		s.failPage(w, r, "list sensors", err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "sensors", page{Title: "Sensors", Nav: "sensors", Data: struct{ Sensors []sensorRow }{rows}})

@@ -30,7 +30,7 @@
   }
   function fmtUs(v) { return v == null ? "–" : fmtIn(v, unitFor(Math.abs(v))); }
   function fmtCount(v) { return v == null ? "–" : String(Math.round(v)); }
-  function pct(x) { return x >= 10 ? Math.round(x) + "%" : x.toFixed(1) + "%"; }
+  function pct(x) { return x === 0 ? "0%" : x >= 10 ? Math.round(x) + "%" : x.toFixed(1) + "%"; }
 
   // ---- URL state ----
   function iso(sec) { return new Date(sec * 1000).toISOString().replace(".000Z", "Z"); }
@@ -146,6 +146,9 @@
   function valueAxis(fmt, size) {
     return { stroke: "#374151", grid: { stroke: "#eceef2" }, size: size || 60, values: function (u, vals) { return vals.map(fmt); } };
   }
+  // countAxis ticks whole numbers only.
+  var countIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
+  function countAxis() { var a = valueAxis(fmtCount, 50); a.incrs = countIncrs; return a; }
   function chartWidth(el) { return Math.max(200, el.clientWidth); }
   function baseOpts(el, seriesList, yAxis, extra) {
     var o = {
@@ -157,8 +160,11 @@
       hooks: { setSelect: [onSelect] },
     };
     for (var k in extra) o[k] = extra[k];
+    if (!o.scales.y) o.scales.y = { range: fromZero };
     return o;
   }
+  // fromZero: times and counts are drawn from 0, so heights compare.
+  function fromZero(u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; }
   function line(label, color, fmt, extra) {
     var s = { label: label, stroke: color, width: 1.5, spanGaps: false, value: function (u, v) { return fmt(v); } };
     for (var k in extra) s[k] = extra[k];
@@ -287,7 +293,7 @@
       { label: "ok", stroke: colors.ok, fill: colors.ok, paths: bars, points: { show: false }, value: val(0) },
       { label: "client error", stroke: colors.clientErr, fill: colors.clientErr, paths: bars, points: { show: false }, value: val(1) },
       { label: "server error", stroke: colors.serverErr, fill: colors.serverErr, paths: bars, points: { show: false }, value: val(2) },
-    ], valueAxis(fmtCount, 50), { scales: { x: { time: true, range: [state.from, state.to] }, y: { range: function (u, lo, hi) { return [0, Math.max(1, hi)]; } } } }),
+    ], countAxis(), { scales: { x: { time: true, range: [state.from, state.to] }, y: { range: fromZero } } }),
     [x, ok, ce, se], el));
     var tot = [0, 0, 0];
     r.forEach(function (v) { tot[0] += v[0]; tot[1] += v[1]; tot[2] += v[2]; });
@@ -327,7 +333,7 @@
     plots.push(new uPlot(baseOpts(el, [
       line("connections", "#2563eb", fmtCount), line("refused", "#dc2626", fmtCount), line("unanswered", "#f97316", fmtCount),
       line("resets", "#a16207", fmtCount), line("retransmits", "#6b7280", fmtCount),
-    ], valueAxis(fmtCount, 50)), [xs(pts), col(pts, "connections"), col(pts, "refused"), col(pts, "unanswered"), col(pts, "resets"), col(pts, "retransmits")], el));
+    ], countAxis()), [xs(pts), col(pts, "connections"), col(pts, "refused"), col(pts, "unanswered"), col(pts, "resets"), col(pts, "retransmits")], el));
     return pts.filter(function (p) { return p.connections > 0 || p.count > 0; }).length;
   }
 

@@ -25,8 +25,9 @@ func main() {
 	batch := flag.Int("batch", 1000, "connections started per second of packet time")
 	seed := flag.Uint64("seed", 1, "random seed")
 	snaplen := flag.Int("snaplen", 128, "bytes of each frame kept, as a capture with a snap length")
+	http := flag.Bool("http", false, "HTTP/1.1 payloads instead of zeros (for the protocol parsers)")
 	flag.Parse()
-	n, err := generate(*out, *packets, *batch, *snaplen, *seed)
+	n, err := generate(*out, *packets, *batch, *snaplen, *seed, *http)
 	if err != nil {
 		slog.Error("gen", "err", err)
 		os.Exit(1)
@@ -34,7 +35,7 @@ func main() {
 	fmt.Println(n)
 }
 
-func generate(path string, want, batch, snaplen int, seed uint64) (int, error) {
+func generate(path string, want, batch, snaplen int, seed uint64, http bool) (int, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -45,7 +46,7 @@ func generate(path string, want, batch, snaplen int, seed uint64) (int, error) {
 	if err := w.WriteFileHeader(uint32(snaplen), layers.LinkTypeEthernet); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
-	load := synth.Workload{Servers: 200, Clients: 20000, MaxTurns: 6, Seed: seed}
+	load := synth.Workload{Servers: 200, Clients: 20000, MaxTurns: 6, Seed: seed, HTTP: http}
 	var c synth.Capture
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	n := 0

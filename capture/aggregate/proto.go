@@ -34,7 +34,11 @@ func (a *Aggregator) TxnID(id uint32, ts int64, tx *proto.Txn) {
 		s.Protocol = tx.Protocol.String()
 	}
 	if tx.Status != "" {
-		s.Statuses = window.AddStatus(s.Statuses, tx.Status, 1)
+		if s.Statuses != nil && len(s.Statuses) < window.MaxStatuses-1 {
+			s.Statuses[tx.Status]++ // room for any status: one map operation
+		} else {
+			s.Statuses = window.AddStatus(s.Statuses, tx.Status, 1)
+		}
 	}
 	switch tx.Result {
 	case proto.ClientError:
@@ -45,7 +49,7 @@ func (a *Aggregator) TxnID(id uint32, ts int64, tx *proto.Txn) {
 	if tx.Op == "" {
 		return
 	}
-	op := operation(s, tx.Op)
+	op := a.operation(s, tx.Op)
 	op.Count++
 	switch tx.Result {
 	case proto.OK:
@@ -56,20 +60,23 @@ func (a *Aggregator) TxnID(id uint32, ts int64, tx *proto.Txn) {
 		op.ServerError++
 	}
 	if rt := tx.ResponseTime; tx.Timed && rt >= 0 && rt <= window.MaxMicros && !math.IsNaN(rt) {
-		op.ResponseTime.Add(rt)
+		a.samples.Add(&op.ResponseTime, rt)
 	}
 }
 
 // operation finds or adds name in s's breakdown.
-func operation(s *window.Summary, name string) *window.Operation {
+func (a *Aggregator) operation(s *window.Summary, name string) *window.Operation {
 	for i := range s.Operations {
 		if s.Operations[i].Name == name {
 			return &s.Operations[i]
 		}
 	}
 	if len(s.Operations) >= maxOpenOperations && name != window.OtherOperation {
-		return operation(s, window.OtherOperation)
+		return a.operation(s, window.OtherOperation)
 	}
+	// Growing the slice moves the distributions: the pending batch must
+	// reach them first.
+	a.samples.Flush()
 	s.Operations = append(s.Operations, window.Operation{Name: name})
 	return &s.Operations[len(s.Operations)-1]
 }

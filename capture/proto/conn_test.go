@@ -158,3 +158,39 @@ func TestUnrecognisedStaysTCP(t *testing.T) {
 		t.Errorf("stats %+v", tb.Stats)
 	}
 }
+
+func TestRouteTemplate(t *testing.T) {
+	tests := []struct {
+		uri      string
+		complete bool
+		want     string
+	}{
+		{"/", true, "/"},
+		{"/a/", true, "/a/"},
+		{"/users/42?x=1/2", true, "/users/:id"},
+		{"/a/b#frag", true, "/a/b"},
+		{"http://host:8080/users/42", true, "/users/:id"},
+		{"http://host", true, "/"},
+		{"*", true, "*"},
+		{"/p/0f8fad5b-d9cb-469f-a165-70867728950e/x", true, "/p/:id/x"},
+		{"/p/0f8fad5b-d9cb-469f-a165-70867728950", true, "/p/0f8fad5b-d9cb-469f-a165-70867728950"},
+		{"/x/0123456789abcdef", true, "/x/:id"},
+		{"/x/0123456789ABCDEF0", true, "/x/:id"},
+		{"/x/0123456789abcde", true, "/x/0123456789abcde"},
+		{"/x/deadbeef", true, "/x/deadbeef"},
+		{"/v2/7", true, "/v2/:id"},
+		{"/a/b/cd", false, "/a/b/…"},
+		{"/a/42?q", false, "/a/:id"},
+	}
+	for _, tt := range tests {
+		var buf [MaxOpLen]byte
+		if got := string(appendRoute(buf[:0], []byte(tt.uri), tt.complete)); got != tt.want {
+			t.Errorf("%q (complete %v): %q, want %q", tt.uri, tt.complete, got, tt.want)
+		}
+	}
+	long := "/" + strings.Repeat("segment/", 40)
+	var buf [MaxOpLen]byte
+	if got := appendRoute(buf[:0], []byte(long), true); len(got) != MaxOpLen || !strings.HasPrefix(long, string(got)) {
+		t.Errorf("long route: %d bytes %q", len(got), got)
+	}
+}

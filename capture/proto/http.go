@@ -93,10 +93,15 @@ func looksHTTP(data []byte, client bool) Match {
 }
 
 func (s *httpState) client(c *Conn, t *Tables, data []byte, n int, run bool) {
-	s.walk(c, t, 0, data, n, run)
+	if !s.side[0].inBody(n) {
+		s.walk(c, t, 0, data, n, run)
+	}
 }
 
 func (s *httpState) server(c *Conn, t *Tables, data []byte, n int, run bool) (interim bool) {
+	if s.side[1].inBody(n) {
+		return false
+	}
 	s.final = false
 	start := s.side[1].st == hsStart || run && resyncs(s.side[1].st)
 	s.walk(c, t, 1, data, n, run)
@@ -126,6 +131,16 @@ func (s *httpState) walk(c *Conn, t *Tables, d int, data []byte, n int, run bool
 		}
 	}
 	s.skipUnseen(h, unseen)
+}
+
+// inBody consumes a segment of n bytes that lies wholly inside the body
+// being read, the most common segment of all.
+func (h *httpSide) inBody(n int) bool {
+	if (h.st == hsBody || h.st == hsChunkData) && uint64(n) < h.left {
+		h.left -= uint64(n)
+		return true
+	}
+	return h.st == hsUntilClose || h.st == hsOpaque
 }
 
 // resyncs reports whether a side in state st starts over at a new run.
@@ -341,7 +356,7 @@ func (s *httpState) response(c *Conn, t *Tables, h *httpSide, line []byte) bool 
 	case '5', '6', '7', '8', '9':
 		r = ServerError
 	}
-	c.setStatus(t.Statuses.ID(code), r)
+	c.setStatus(t.code(code), r)
 	return true
 }
 
@@ -367,6 +382,11 @@ func (s *httpState) headerLine(h *httpSide, d int, data []byte) ([]byte, bool) {
 		return rest, true
 	}
 	if h.st == hsTrailers {
+		return rest, true
+	}
+	switch line[0] | 0x20 { // only Content-Length, Transfer-Encoding and Connection matter
+	case 'c', 't':
+	default:
 		return rest, true
 	}
 	colon := bytes.IndexByte(line, ':')
@@ -424,47 +444,46 @@ func (s *httpState) body(h *httpSide, d int) {
 // (and without scheme and authority in absolute form), with each segment
 // that is all digits, a UUID, or 16 or more hex digits replaced by ":id".
 // A uri that is not complete (cut by the capture) keeps its complete
-// segments and ends in "…".
+// segments and ends in "…". One pass over the path.
 func appendRoute(dst, uri []byte, complete bool) []byte {
-	if i := bytes.Index(uri, []byte("://")); i > 0 && i < 8 {
-		uri = uri[i+3:]
-		j := bytes.IndexByte(uri, '/')
-		if j < 0 {
-			uri = []byte("/")
-		} else {
-			uri = uri[j:]
-		}
-	}
-	if i := bytes.IndexAny(uri, "?#"); i >= 0 {
-		uri, complete = uri[:i], true
-	}
-	if !complete {
-		if j := bytes.LastIndexByte(uri, '/'); j >= 0 {
-			uri = uri[:j+1]
+	if len(uri) > 0 && uri[0] != '/' {
+		if i := bytes.Index(uri, []byte("://")); i > 0 && i < 8 {
+			uri = uri[i+3:]
+			j := bytes.IndexByte(uri, '/')
+			if j < 0 {
+				uri, complete = slash, true
+			} else {
+				uri = uri[j:]
+			}
 		}
 	}
 	if len(uri) == 0 || uri[0] != '/' {
-		return appendCapped(dst, uri)
+		return appendCapped(dst, uri) // "*", or an authority (CONNECT)
 	}
-	for len(uri) > 0 {
-		uri = uri[1:] // the '/'
-		dst = appendCapped(dst, []byte("/"))
-		j := bytes.IndexByte(uri, '/')
-		if j < 0 {
-			j = len(uri)
+	from := 1
+	for i := 1; ; i++ {
+		if i < len(uri) && uri[i] != '/' && uri[i] != '?' && uri[i] != '#' {
+			continue
 		}
-		seg := uri[:j]
+		if i == len(uri) && !complete {
+			return appendCapped(appendCapped(dst, slash), ellipsis) // a segment cut short
+		}
+		seg := uri[from:i]
 		if isID(seg) {
-			seg = []byte(":id")
+			seg = idSegment
 		}
-		dst = appendCapped(dst, seg)
-		uri = uri[j:]
+		if len(dst)+1+len(seg) > cap(dst) {
+			return appendCapped(appendCapped(dst, slash), seg)
+		}
+		dst = append(append(dst, '/'), seg...)
+		if i == len(uri) || uri[i] != '/' {
+			return dst
+		}
+		from = i + 1
 	}
-	if !complete {
-		dst = appendCapped(dst, []byte("…"))
-	}
-	return dst
 }
+
+var idSegment, slash, ellipsis = []byte(":id"), []byte("/"), []byte("…")
 
 // appendCapped appends what fits of b in dst's capacity, never splitting
 // a UTF-8 sequence.
@@ -477,37 +496,26 @@ func appendCapped(dst, b []byte) []byte {
 }
 
 // isID reports whether a path segment is an identifier: all digits, a UUID,
-// or 16 or more hex digits.
+// or 16 or more hex digits. One pass: most segments are words that fail at
+// their first letters.
 func isID(seg []byte) bool {
 	if len(seg) == 0 {
 		return false
 	}
-	digits, hex := true, true
-	for _, b := range seg {
-		if !isDigit(b) {
+	digits, dashes := true, 0
+	for i, b := range seg {
+		switch {
+		case b >= '0' && b <= '9':
+		case b|0x20 >= 'a' && b|0x20 <= 'f':
 			digits = false
-		}
-		if _, ok := hexVal(b); !ok {
-			hex = false
-		}
-	}
-	return digits || hex && len(seg) >= 16 || isUUID(seg)
-}
-
-func isUUID(s []byte) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, b := range s {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if b != '-' {
-				return false
-			}
-		} else if _, ok := hexVal(b); !ok {
+		case b == '-' && len(seg) == 36 && (i == 8 || i == 13 || i == 18 || i == 23):
+			digits = false
+			dashes++
+		default:
 			return false
 		}
 	}
-	return true
+	return digits || dashes == 4 || dashes == 0 && len(seg) >= 16
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }

@@ -14,8 +14,8 @@
 //
 // # How the tracker drives it
 //
-// Every tracked connection holds a Conn by value (fixed size, no pointers:
-// it lives in the tracker's slab). The tracker
+// Every tracked connection has a Conn (64 bytes, no pointers: the tracker
+// keeps them in chunks beside its slab, by slot). The tracker
 //
 //   - calls Open(serverPort) when the connection enters the table;
 //   - calls Client(t, data, n) for every new (not retransmitted) client
@@ -42,8 +42,8 @@
 // breaks ties: among Strong matches the protocol of the server's port wins
 // (Open sets it from well-known ports), and a Weak match (bytes other
 // protocols start with too, such as a Redis inline "PING") counts only on
-// its protocol's port. After
-// a few runs with no match the connection stays tcp. A parser that finds
+// its protocol's port. After a few runs with no match the connection stays
+// tcp. A parser that finds
 // bytes its protocol cannot have where a message must start gives up: the
 // connection falls back to tcp for the rest of its life (Stats.Fallbacks).
 // Bytes the capture did not keep (snap length) are skipped by count; a parser
@@ -56,21 +56,26 @@
 // pointers; the overlay is checked at compile time, see state.go), and three
 // functions that proto.go dispatches to by Protocol:
 //
-//	func looksX(data []byte, client bool) Match             // recogniser
+//	func looksX(data []byte, client bool) Match             // recogniser (or bool, wrapped in matchIf)
 //	func (s *xState) client(c *Conn, t *Tables, data []byte, n int, run bool)
 //	func (s *xState) server(c *Conn, t *Tables, data []byte, n int, run bool) (interim bool)
 //
 // run is true when the segment begins a new run of its side (the other side
 // spoke last, or it is the side's first payload). The state starts zeroed
 // (also after Txn, which does not touch it: it is the stream's state, not
-// the transaction's). A parser names the transaction with c.setOp,
-// c.setStatus and c.setResult (first request names it; the first failure,
-// else the first response, gives status and result), switches protocol with
+// the transaction's). A parser names the transaction with c.setOp and
+// c.setStatus (the first request names it; the first failure, else the
+// first response, gives status and result), switches protocol with
 // c.become (PostgreSQL's SSLRequest answered 'S' becomes TLS) and gives up
 // with c.fail.
 //
 // UDP flows (DNS) are not Conns: their tracker lives beside the TCP one and
 // names transactions with the same Tables and Txn type.
+//
+// The trackers hand each transaction to the aggregator as a Txn (protocol,
+// operation and status names, result, response_time); the aggregator keeps
+// the per-server breakdown (window.Summary's Operations and Statuses) and
+// the client_errors and server_errors counters.
 package proto
 
 import (
@@ -263,6 +268,20 @@ type Tables struct {
 	Statuses *Names
 	SNI      *Names // TLS server names, and ALPN lists ("h2,http/1.1")
 	Stats    Stats
+	codes    [1000]uint16 // Statuses ids of three-digit codes, 0 until interned
+}
+
+// code returns the Statuses id of a three-digit status code.
+func (t *Tables) code(b []byte) uint16 {
+	i := int(b[0]-'0')*100 + int(b[1]-'0')*10 + int(b[2]-'0')
+	if id := t.codes[i]; id != NoName {
+		return id
+	}
+	id := t.Statuses.ID(b)
+	if id != OtherName {
+		t.codes[i] = id
+	}
+	return id
 }
 
 // NewTables returns empty tables with the default bounds.

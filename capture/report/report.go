@@ -20,6 +20,7 @@ import (
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/aggregate"
+	"github.com/pastmon/pastmon/capture/proto"
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/udp"
 	"github.com/pastmon/pastmon/capture/window"
@@ -120,6 +121,19 @@ func toJSON(s *window.Summary) serverJSON {
 		RTT: m[window.RTT].Stats(), RTTServer: m[window.RTTServer].Stats(), RTTClient: m[window.RTTClient].Stats(),
 		ConnectTime: m[window.ConnectTime].Stats(), ResponseTime: m[window.ResponseTime].Stats(), TransferTime: m[window.TransferTime].Stats(),
 		Protocol: s.Protocol, Operations: operationsJSON(s.Operations), Statuses: s.Statuses,
+	}
+}
+
+// Write prints the totals as format "json", else as a table: of servers,
+// or with ops of their top operations.
+func (t Totals) Write(w io.Writer, format string, ops bool) error {
+	switch {
+	case format == "json":
+		return t.WriteJSON(w)
+	case ops:
+		return t.WriteOperations(w)
+	default:
+		return t.WriteTable(w)
 	}
 }
 
@@ -263,6 +277,15 @@ func Skipped(w io.Writer, s *capture.Stats) {
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "evicted %d connections from a full flow table (raise --max-flows)\n", s.Evicted)
+	}
+	if f := s.Protocols.Fallbacks; f != ([proto.NumProtocols]uint64{}) {
+		var parts []string
+		for p, n := range f {
+			if n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", proto.Protocol(p), n))
+			}
+		}
+		fmt.Fprintf(w, "timed %s connections as plain tcp: their protocol's parser gave up\n", strings.Join(parts, ", "))
 	}
 	if s.ListenersDropped > 0 {
 		fmt.Fprintf(w, "forgot %d listening servers: more than %d seen\n", s.ListenersDropped, tcp.MaxListeners)

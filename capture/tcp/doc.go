@@ -4,7 +4,10 @@
 // established connections, and request/response turns (response_time,
 // transfer_time), plus the per-connection outcomes and counters. It reports
 // what it measures to a Sink, attributed to the server (ip:port) of each
-// connection; it does not aggregate, keep windows or look at payload bytes.
+// connection; it does not aggregate or keep windows. With Config.Proto set,
+// it hands each connection's new payload to its application protocol
+// parser (package proto) and each transaction's name to a TxnSink; it does
+// not read payload bytes itself.
 //
 // # Flow table
 //
@@ -36,6 +39,15 @@
 // WellKnownPorts). Otherwise the connection counts in Connections (under the
 // side with the lower port) and nothing else; it is not timed.
 //
+// Closed ports (DESIGN's Limits): a connection refused or unanswered at a
+// port that this tracker has not seen complete a handshake counts under its
+// host's closed-ports bucket, the server with port 0 (shown ip:*), so that a
+// port scan or SYN flood makes one server per host, not one per port. Such
+// a connection's server is decided by its outcome: until the SYN is
+// answered, refused or given up, nothing of it is counted. At most
+// MaxListeners servers are remembered; segments from or to port 0 are
+// ignored (Stats.PortZero).
+//
 // # Turns
 //
 // A request is the run of client payload that follows the handshake (or a
@@ -48,6 +60,12 @@
 // response. A request still waiting for its response when the connection
 // ends is not a transaction (it appears in connection records with null
 // timings).
+//
+// With the protocol parsers on, one thing changes: a server segment that
+// holds only an interim response (HTTP 1xx, such as 100 Continue) neither
+// begins a response nor ends the request, which goes on with its body.
+// Every other turn, and every timing, is the same with the parsers as
+// without.
 //
 // A segment whose end (seq+len) is not above the highest end seen in its
 // direction is a retransmission: it counts in retransmits and bytes, and never
@@ -77,7 +95,8 @@
 // at the echoing packet; refused at the RST; unanswered when the timeout,
 // eviction or end of input decides it; syn_retries, resets, retransmits and
 // bytes at their packet. Every connection counts once in connections, at its
-// first packet; one picked up mid-stream counts in no outcome (established,
+// first packet's time (when its server waits for its outcome, it is counted
+// then, still at that time); one picked up mid-stream counts in no outcome (established,
 // refused, unanswered), since its handshake was not seen. Bytes count payload
 // as the IP header gives it, retransmissions included.
 //

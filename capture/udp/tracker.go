@@ -71,8 +71,24 @@ type Stats struct {
 
 type flowKey struct{ cli, srv tcp.Endpoint }
 
+// flowID is a flowKey as bytes: client address, server address, client
+// port, server port, v6. Byte arrays hash in one pass; the struct's fields
+// would each be hashed apart.
+type flowID [37]byte
+
+func (k *flowKey) id() (id flowID) {
+	copy(id[0:16], k.cli.Addr[:])
+	copy(id[16:32], k.srv.Addr[:])
+	id[32], id[33] = byte(k.cli.Port>>8), byte(k.cli.Port)
+	id[34], id[35] = byte(k.srv.Port>>8), byte(k.srv.Port)
+	if k.cli.V6 {
+		id[36] = 1
+	}
+	return id
+}
+
 type flow struct {
-	key     flowKey
+	key     flowID
 	srv     uint32 // the server's handle from the sink
 	used    bool
 	first   int64
@@ -100,7 +116,7 @@ type Tracker struct {
 	cfg     Config
 	sink    Sink
 	tab     *proto.Tables
-	index   map[flowKey]int32
+	index   map[flowID]int32
 	flows   []flow
 	free    []int32
 	pending map[pendKey]pend
@@ -122,7 +138,7 @@ func New(cfg Config, sink Sink) *Tracker {
 		cfg.Tables = proto.NewTables()
 	}
 	t := &Tracker{cfg: cfg, sink: sink, tab: cfg.Tables,
-		index: make(map[flowKey]int32), pending: make(map[pendKey]pend)}
+		index: make(map[flowID]int32), pending: make(map[pendKey]pend)}
 	if cfg.OnRecord != nil {
 		t.records = make(map[int32]*tcp.Record)
 	}
@@ -149,29 +165,29 @@ func (t *Tracker) Packet(p *packet.Packet) bool {
 	if p.TS > t.now {
 		t.now = p.TS
 	}
-	src := tcp.Endpoint{Addr: p.Src, Port: p.SrcPort, V6: p.V6}
-	dst := tcp.Endpoint{Addr: p.Dst, Port: p.DstPort, V6: p.V6}
+	k := flowKey{cli: tcp.Endpoint{Addr: p.Src, Port: p.SrcPort, V6: p.V6}, srv: tcp.Endpoint{Addr: p.Dst, Port: p.DstPort, V6: p.V6}}
 	if m.Response {
-		if p.SrcPort != 53 && !t.known(flowKey{cli: dst, srv: src}) {
+		k.cli, k.srv = k.srv, k.cli
+		fi, ok := t.index[k.id()]
+		if !ok && p.SrcPort != 53 {
 			return false
 		}
-		t.response(p, flowKey{cli: dst, srv: src}, &m)
+		if !ok {
+			t.stats.Unmatched++
+			return true
+		}
+		t.response(p, fi, &m)
 		return true
 	}
 	if p.DstPort != 53 && !proto.StrictDNSQuery(p.Data) {
 		return false
 	}
-	t.query(p, flowKey{cli: src, srv: dst}, &m)
+	t.query(p, &k, &m)
 	return true
 }
 
-func (t *Tracker) known(k flowKey) bool {
-	_, ok := t.index[k]
-	return ok
-}
-
 // query handles a query from k.cli to k.srv.
-func (t *Tracker) query(p *packet.Packet, k flowKey, m *proto.DNSMessage) {
+func (t *Tracker) query(p *packet.Packet, k *flowKey, m *proto.DNSMessage) {
 	fi := t.flow(k, p.TS)
 	if fi < 0 {
 		return
@@ -197,8 +213,9 @@ func (t *Tracker) query(p *packet.Packet, k flowKey, m *proto.DNSMessage) {
 }
 
 // flow finds or starts the flow k; -1 when the table is full.
-func (t *Tracker) flow(k flowKey, ts int64) int32 {
-	if i, ok := t.index[k]; ok {
+func (t *Tracker) flow(k *flowKey, ts int64) int32 {
+	id := k.id()
+	if i, ok := t.index[id]; ok {
 		return i
 	}
 	if len(t.index) >= t.cfg.MaxFlows {
@@ -213,8 +230,8 @@ func (t *Tracker) flow(k flowKey, ts int64) int32 {
 		i = int32(len(t.flows))
 		t.flows = append(t.flows, flow{})
 	}
-	t.flows[i] = flow{key: k, srv: t.sink.AcquireUDP(k.srv), used: true, first: ts, last: ts}
-	t.index[k] = i
+	t.flows[i] = flow{key: id, srv: t.sink.AcquireUDP(k.srv), used: true, first: ts, last: ts}
+	t.index[id] = i
 	t.sink.CountID(t.flows[i].srv, ts, window.Connections, 1)
 	if t.records != nil {
 		t.records[i] = &tcp.Record{Client: k.cli.AddrPort(), Server: k.srv.AddrPort(), Start: time.Unix(0, ts).UTC(),
@@ -223,13 +240,8 @@ func (t *Tracker) flow(k flowKey, ts int64) int32 {
 	return i
 }
 
-// response handles a response from k.srv to k.cli.
-func (t *Tracker) response(p *packet.Packet, k flowKey, m *proto.DNSMessage) {
-	fi, ok := t.index[k]
-	if !ok {
-		t.stats.Unmatched++
-		return
-	}
+// response handles a response on flow fi.
+func (t *Tracker) response(p *packet.Packet, fi int32, m *proto.DNSMessage) {
 	f := &t.flows[fi]
 	f.last = p.TS
 	t.sink.CountID(f.srv, p.TS, window.BytesFromServer, uint64(p.Payload))

@@ -157,37 +157,22 @@ func decodeOther(b *[]byte, flag enc.Flag) (zero float64, err error) {
 	return 0, fmt.Errorf("unexpected sketch flag %v", flag)
 }
 
-// rebin adds the bins of old, a legacy sketch, to s. Each legacy bin
-// (2% wide) overlaps one or two bins of s; its count is split between them
-// in proportion to the logarithmic width of each overlap (values taken as
-// log-uniform within a legacy bin), rounded to whole values, so counts
-// stay integral and the total is kept. A single value goes to the bin
-// holding most of its legacy bin: it ends at most 2.1% (1% of the legacy
-// bin plus 1.08% of the new one) from where it was.
+// rebin adds the bins of old, a legacy sketch, to s. Each legacy bin's
+// whole count goes to the schema-5 bin of the legacy bin's own value (the
+// point DDSketch answers for it, 1% from either end), clamped to maxIndex
+// so that the result always encodes into a sketch that decodes. Counts
+// stay integral and the total is kept. A value then ends at most
+// (1.01 × 1.0109) − 1 ≈ 2.1% from where it was: splitting a count between
+// the two bins a legacy bin overlaps would move single values further.
 func rebin(old, s *sketch) {
 	s.zero += old.zero
 	old.forEach(func(i int, c float64) {
-		lo, hi := legacyMapping.LowerBound(i), legacyMapping.LowerBound(i+1)
-		k0, k1 := keyOf(lo), keyOf(math.Nextafter(hi, 0))
-		left := c
-		for k := k0; k <= k1 && left > 0; k++ {
-			n := left
-			if k < k1 {
-				z := upper(k) * 1e6
-				n = min(left, math.Round(c*math.Log(z/lo)/math.Log(hi/lo)))
-				lo = z
-				c = left
-			}
-			left -= n
-			if n == 0 {
-				continue
-			}
-			if k < minKey {
-				s.zero += n
-			} else {
-				s.addCount(k, n)
-			}
+		k := min(keyOf(legacyMapping.Value(i)), maxIndex)
+		if k < minKey {
+			s.zero += c
+			return
 		}
+		s.addCount(k, c)
 	})
 }
 

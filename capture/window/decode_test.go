@@ -223,6 +223,8 @@ func FuzzSetSketch(f *testing.F) {
 	ref.Encode(&b, false)
 	f.Add(b)
 	f.Add(encodeBins(2, minIndex, 1, 0, 3))
+	f.Add(legacyBins(1, 300, 2, 0, 5))
+	f.Add(legacyBins(0, legacyMaxIndex, 3))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		total, err := decodeSketch(b, nil)

@@ -29,8 +29,8 @@ func legacyEncode(t *testing.T, vals []float64, withMapping bool) (Dist, []byte)
 
 // TestLegacySketches: sketches in the legacy mapping decode into schema 5
 // bins with integral counts and the same total, and their quantiles, alone
-// and merged with each other and with new ones, stay within 2% of the
-// exact ones.
+// and merged with each other and with new ones, stay within
+// legacyError of the exact ones.
 func TestLegacySketches(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	gens := map[string]func() float64{
@@ -95,6 +95,12 @@ func TestLegacyWindowsMerged(t *testing.T) {
 	checkRebinned(t, "day", &merged, all)
 }
 
+// legacyError bounds the quantile error of re-binned legacy data: a value
+// keeps the 1% of its legacy bin and gains the 1.08% of the schema-5 bin it
+// lands in, (1.01 × 1.0109) − 1 ≈ 2.1% at worst. New data keeps the 2% of
+// TestDistMergeKeepsRelativeError; legacy rows age out with retention.
+const legacyError = 0.0211
+
 func checkRebinned(t *testing.T, what string, d *Dist, vals []float64) {
 	t.Helper()
 	bins, total := d.Bins(nil)
@@ -121,8 +127,8 @@ func checkRebinned(t *testing.T, what string, d *Dist, vals []float64) {
 			}
 			continue
 		}
-		if rel := math.Abs(got-want) / want; rel > 0.02 {
-			t.Errorf("%s (%d values): p%v = %v, exact %v: relative error %.4f > 2%%", what, len(vals), q*100, got, want, rel)
+		if rel := math.Abs(got-want) / want; rel > legacyError {
+			t.Errorf("%s (%d values): p%v = %v, exact %v: relative error %.4f > %.2f%%", what, len(vals), q*100, got, want, rel, legacyError*100)
 		}
 	}
 }

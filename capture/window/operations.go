@@ -134,7 +134,11 @@ func AddStatus(m map[string]uint64, k string, n uint64) map[string]uint64 {
 	if m == nil {
 		m = make(map[string]uint64)
 	}
-	if _, ok := m[k]; !ok && k != OtherStatus && len(m) >= MaxStatuses-1 {
+	if v, ok := m[k]; ok {
+		m[k] = addSat(v, n)
+		return m
+	}
+	if k != OtherStatus && len(m) >= MaxStatuses-1 {
 		k = OtherStatus
 	}
 	if _, ok := m[k]; !ok && len(m) >= MaxStatuses {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/pastmon/pastmon/capture/live"
@@ -140,4 +141,42 @@ func Interfaces(value string) []string {
 		return nil
 	}
 	return strings.Split(value, ",")
+}
+
+// placeholders are the secrets the deploy files ship with, refused so that
+// a copied example never runs with a known password.
+var placeholders = []string{"change-me-to-a-long-random-string", "change-me-too", "change-me", "changeme", "admin"}
+
+// Secret sets *v from file when given (one line; surrounding space
+// dropped; giving both is an error), then checks it: no example value of
+// the deploy files, and when set at least min characters.
+func Secret(v *string, file, name string, min int) []error {
+	var errs []error
+	if err := readSecret(v, file, name); err != nil {
+		errs = append(errs, err)
+	}
+	if slices.Contains(placeholders, strings.ToLower(*v)) {
+		errs = append(errs, fmt.Errorf("--%s: %q is the example value of the deploy files: set a secret of your own", name, *v))
+	}
+	if *v != "" && len(*v) < min {
+		errs = append(errs, fmt.Errorf("--%s: want at least %d characters", name, min))
+	}
+	return errs
+}
+
+func readSecret(v *string, file, flagName string) error {
+	if file == "" {
+		return nil
+	}
+	if *v != "" {
+		return fmt.Errorf("--%s and --%s-file: give one", flagName, flagName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--%s-file: %w", flagName, err)
+	}
+	if *v = strings.TrimSpace(string(b)); *v == "" {
+		return fmt.Errorf("--%s-file %s is empty", flagName, file)
+	}
+	return nil
 }

@@ -36,15 +36,17 @@ type Health interface {
 
 // Config is what a Server needs.
 type Config struct {
-	Addr   string // listen address
-	Token  string // bearer token of /metrics (required)
-	Name   string // the sensor's name, label of every series
-	Totals *promexport.Totals
+	Addr   string             // listen address
+	Token  string             // bearer token of /metrics (required)
+	Name   string             // the sensor's name, label of every series
+	Totals *promexport.Totals // nil: fresh totals, fed by OnWindow
 	Health Health
 }
 
-// Server is a running listener.
+// Server is a running listener. A nil *Server is one that is off: its
+// methods do nothing.
 type Server struct {
+	totals  *promexport.Totals
 	srv     *http.Server
 	ln      net.Listener
 	running atomic.Bool
@@ -60,7 +62,10 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensor metrics: %w", err)
 	}
-	s := &Server{ln: ln, done: make(chan error, 1)}
+	if cfg.Totals == nil {
+		cfg.Totals = promexport.New(promexport.Options{}, nil)
+	}
+	s := &Server{totals: cfg.Totals, ln: ln, done: make(chan error, 1)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(cfg.Totals.Collector(prometheus.Labels{"sensor": cfg.Name}), newHealthCollector(cfg.Name, cfg.Health))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
@@ -93,10 +98,28 @@ func Start(cfg Config) (*Server, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // SetRunning says whether the capture loop runs (what /healthz reports).
-func (s *Server) SetRunning(b bool) { s.running.Store(b) }
+func (s *Server) SetRunning(b bool) {
+	if s != nil {
+		s.running.Store(b)
+	}
+}
+
+// OnWindow returns next, counting each window in the totals first.
+func (s *Server) OnWindow(next func(window.Summary)) func(window.Summary) {
+	if s == nil {
+		return next
+	}
+	return func(w window.Summary) {
+		s.totals.Add([]window.Summary{w})
+		next(w)
+	}
+}
 
 // Close stops serving, waiting up to 5 s for requests in flight.
 func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
 )
 
 // Destination takes batches. Send returns nil error once the batch is
@@ -33,16 +34,25 @@ type Rejection struct {
 // Store delivers into the web node's own database, for its own sensor.
 type Store struct{ DB Ingester }
 
-// Ingester stores batches: a *store.DB, or the web node (which also
-// counts them in /metrics).
+// Ingester stores the valid windows of a batch and says which it refused:
+// a *store.DB, or the web node (which also counts them in /metrics).
 type Ingester interface {
-	Ingest(ctx context.Context, b *window.Batch, now time.Time) (duplicate bool, err error)
+	IngestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error)
 }
 
-// Send ingests b.
+// Send ingests b; the windows the store refused are dropped as a remote
+// web node's are.
 func (d Store) Send(ctx context.Context, b *window.Batch) (Reply, error) {
-	_, err := d.DB.Ingest(ctx, b, time.Now())
-	return Reply{}, err
+	res, err := d.DB.IngestWindows(ctx, b, time.Now())
+	if err != nil {
+		return Reply{}, err
+	}
+	var r Reply
+	for _, rj := range res.Rejected {
+		r.Rejected = append(r.Rejected, Rejection{Index: rj.Index, Server: rj.Server.String(),
+			Start: rj.Start.UTC().Format(time.RFC3339), Error: rj.Reason})
+	}
+	return r, nil
 }
 
 // Where names the web node's own store.

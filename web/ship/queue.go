@@ -23,16 +23,18 @@ type queue struct {
 	max  int
 	lost atomic.Uint64 // windows dropped because the queue was full
 
-	flushMu sync.Mutex // one flush at a time: the last one waits for the one in flight
-	mu      sync.Mutex
-	pending []window.Summary
-	wake    chan struct{}
+	flushMu  sync.Mutex // one flush at a time: the last one waits for the one in flight
+	mu       sync.Mutex
+	pending  []window.Summary
+	flushing int // windows taken from pending, not yet in the spool
+	wake     chan struct{}
 }
 
+// len counts the windows not in the spool yet.
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.pending)
+	return len(q.pending) + q.flushing
 }
 
 // Add queues one closed window; it never blocks on the spool. Call it from
@@ -82,8 +84,13 @@ func (s *Shipper) flush(ctx context.Context, final bool) error {
 	defer q.flushMu.Unlock()
 	q.mu.Lock()
 	sums := q.pending
-	q.pending = nil
+	q.pending, q.flushing = nil, len(sums)
 	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.flushing = 0
+		q.mu.Unlock()
+	}()
 	chunk := min(spoolChunk, q.max)
 	for len(sums) > 0 {
 		n := min(len(sums), chunk)
@@ -97,6 +104,9 @@ func (s *Shipper) flush(ctx context.Context, final bool) error {
 			return fmt.Errorf("spool %d windows: %w", n, err)
 		}
 		sums = sums[n:]
+		q.mu.Lock()
+		q.flushing = len(sums)
+		q.mu.Unlock()
 		poke(s.newWork)
 	}
 	if len(sums) > 0 {

@@ -13,9 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pastmon/pastmon/capture"
-	"github.com/pastmon/pastmon/capture/live"
-	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/store"
 )
@@ -97,8 +94,10 @@ func StartSensor(ctx context.Context, cfg SensorConfig) (*Sensor, error) {
 		if cfg.Web != "" {
 			slog.Info("finding the web node in etcd: --web is only used without --etcd-endpoints", "web", cfg.Web)
 		}
+		etcd := cfg.Etcd
+		etcd.Token = cfg.Token // follow only registrations signed with it
 		s.wg.Go(func() {
-			err := discovery.Watch(dctx, cfg.Etcd, func(url string) {
+			err := discovery.Watch(dctx, etcd, func(url string) {
 				if dest.SetURL(url) {
 					sh.Retry()
 				}
@@ -160,23 +159,4 @@ func (s *Sensor) Abort() error {
 	s.stop()
 	s.wg.Wait()
 	return s.spool.Close()
-}
-
-// LiveStats reports a live capture's figures in the sensor info: packets
-// and drops of src, flows of stats, and the last interfaces src listed (a
-// closed source lists none).
-func LiveStats(src *live.Source, stats *capture.LiveStats) func(*window.SensorInfo) {
-	var (
-		mu     sync.Mutex
-		ifaces []string
-	)
-	return func(info *window.SensorInfo) {
-		st := src.Stats()
-		mu.Lock()
-		defer mu.Unlock()
-		if now := src.Interfaces(); len(now) > 0 {
-			ifaces = now
-		}
-		info.Packets, info.Drops, info.Flows, info.Interfaces = st.Packets, st.Drops, stats.Snapshot().Flows, ifaces
-	}
 }

@@ -112,9 +112,15 @@ func (s *Shipper) Retry() { poke(s.retry) }
 // in packets, drops, flows and interfaces.
 func (s *Shipper) SetStats(f func(*window.SensorInfo)) { s.stats.Store(&f) }
 
-// Info is the sensor's health as every batch carries it.
+// Info is the sensor's health as every batch carries it: with the wall
+// clock (the web node shows the skew), the windows refused so far and the
+// spool rows moved aside as unreadable.
 func (s *Shipper) Info(ctx context.Context) window.SensorInfo {
-	info := window.SensorInfo{Name: s.cfg.Name, Version: s.cfg.Version, SpoolLost: s.Lost()}
+	info := window.SensorInfo{Name: s.cfg.Name, Version: s.cfg.Version, SpoolLost: s.Lost(),
+		Clock: time.Now(), WindowsRejected: s.Rejected()}
+	if c, ok := s.cfg.Spool.(interface{ Corrupt() uint64 }); ok {
+		info.SpoolCorrupt = c.Corrupt()
+	}
 	if f := s.stats.Load(); f != nil {
 		(*f)(&info)
 	}

@@ -2,6 +2,7 @@ package ship
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -356,5 +357,70 @@ func TestRestartAfterLostAckCountsOnce(t *testing.T) {
 		if s.Connections != 100 {
 			t.Errorf("server %s: %d connections, want 100: counted twice", s.Server, s.Connections)
 		}
+	}
+}
+
+// TestRejectedWindowsDroppedAndReported: the web node refuses one window
+// of a batch; the shipper drops exactly that one, stores the others, and
+// its heartbeats report the refusal, its clock and the spool row it moved
+// aside as unreadable.
+func TestRejectedWindowsDroppedAndReported(t *testing.T) {
+	webURL, db := webNode(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	spool, err := store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.PutBatch(ctx, "rotten", syntheticWindows(1)); err != nil {
+		t.Fatal(err)
+	}
+	spool.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE spool SET data = 'not json' WHERE id = 'rotten'"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	spool, err = store.OpenSpool(ctx, path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+
+	sh := New(Config{Name: "picky", Version: "test", Spool: spool, Dest: NewHTTP(webURL, testToken), QueueMax: 100})
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go sh.Run(runCtx)
+	sums := syntheticWindows(5)
+	sums[2].Start = sums[2].Start.Add(time.Second) // not on a 5-minute boundary
+	for _, s := range sums {
+		sh.Add(s)
+	}
+	if err := sh.WaitEmpty(runCtx); err != nil {
+		t.Fatalf("not delivered: %v (%v)", err, sh.LastError())
+	}
+	if sh.Rejected() != 1 || sh.Delivered() != 4 {
+		t.Errorf("rejected %d, delivered %d; want 1 and 4", sh.Rejected(), sh.Delivered())
+	}
+	servers, err := db.Servers(ctx, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(servers) != 4 {
+		t.Fatalf("%d servers stored (%v), want the 4 valid ones", len(servers), err)
+	}
+	if err := sh.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sensors, err := db.Sensors(ctx)
+	if err != nil || len(sensors) != 1 {
+		t.Fatalf("sensors %+v (%v)", sensors, err)
+	}
+	got := sensors[0]
+	if got.WindowsRejected != 1 || got.SpoolCorrupt != 1 {
+		t.Errorf("sensor reports %d windows rejected, %d spool rows corrupt; want 1 and 1", got.WindowsRejected, got.SpoolCorrupt)
+	}
+	if !got.HasSkew || got.ClockSkew < -time.Minute || got.ClockSkew > time.Minute {
+		t.Errorf("clock skew %v (known %v), want about 0", got.ClockSkew, got.HasSkew)
 	}
 }

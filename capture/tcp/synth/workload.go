@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/packet"
@@ -20,8 +21,11 @@ type Workload struct {
 	Clients  int // distinct client addresses
 	MaxTurns int // turns per connection, 1..MaxTurns
 	Seed     uint64
-	rng      *rand.Rand
-	port     int
+	// HTTP fills the payloads with HTTP/1.1 requests and responses
+	// (Content-Length bodies, one in ten a 404 or 503); else they are zeros.
+	HTTP bool
+	rng  *rand.Rand
+	port int
 }
 
 const (
@@ -74,20 +78,23 @@ func (w *Workload) session(k *Conn, t time.Time) time.Time {
 	k.Send(t, Client, ack, 0)
 	for range 1 + w.rng.IntN(w.MaxTurns) {
 		t = t.Add(w.dur(10*time.Microsecond, 200*time.Microsecond))
-		k.Send(t, Client, pshAck, 80+w.rng.IntN(500))
+		w.send(k, t, Client, w.request(80+w.rng.IntN(500)))
 		think := w.dur(50*time.Microsecond, 20*time.Millisecond)
 		if think > 5*time.Millisecond {
 			k.Send(t.Add(srv), Server, ack, 0)
 		}
 		t = t.Add(srv + think)
 		segs := 1 + w.rng.IntN(8)
+		last := 100 + w.rng.IntN(1348)
+		resp := w.response(1448*(segs-1) + last)
 		for i := range segs {
 			n := 1448
 			if i == segs-1 {
-				n = 100 + w.rng.IntN(1348)
+				n = last
 			}
 			t = t.Add(w.dur(5*time.Microsecond, 50*time.Microsecond))
-			k.Send(t, Server, pshAck, n)
+			w.send(k, t, Server, resp[:n])
+			resp = resp[n:]
 			if i%2 == 1 || i == segs-1 {
 				k.Send(t.Add(cli), Client, ack, 0)
 			}
@@ -100,6 +107,59 @@ func (w *Workload) session(k *Conn, t time.Time) time.Time {
 	t = t.Add(cli)
 	k.Send(t, Client, ack, 0)
 	return t
+}
+
+// send sends payload (all zeros when the workload is not HTTP).
+func (w *Workload) send(k *Conn, t time.Time, s Side, payload []byte) {
+	if w.HTTP {
+		k.SendData(t, s, pshAck, payload)
+	} else {
+		k.Send(t, s, pshAck, len(payload))
+	}
+}
+
+// request is an HTTP request of n bytes (padded with a header), or n zeros.
+func (w *Workload) request(n int) []byte {
+	b := make([]byte, 0, n)
+	if !w.HTTP {
+		return b[:n]
+	}
+	paths := []string{"/api/v1/items/%d", "/api/v1/users/%d/orders", "/static/app.js", "/api/v1/search?q=%d", "/health"}
+	p := paths[w.rng.IntN(len(paths))]
+	if strings.Contains(p, "%d") {
+		p = fmt.Sprintf(p, w.rng.IntN(100000))
+	}
+	b = fmt.Appendf(b, "GET %s HTTP/1.1\r\nHost: bench\r\nX-Pad: ", p)
+	for len(b) < n-4 {
+		b = append(b, 'p')
+	}
+	return append(b, "\r\n\r\n"...)[:max(n, len(b)+4)]
+}
+
+// response is an HTTP response of n bytes in all (its body fills it up).
+func (w *Workload) response(n int) []byte {
+	if !w.HTTP {
+		return make([]byte, n)
+	}
+	status := "200 OK"
+	switch w.rng.IntN(20) {
+	case 0:
+		status = "404 Not Found"
+	case 1:
+		status = "503 Service Unavailable"
+	}
+	head := fmt.Sprintf("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: ", status)
+	body, d := 0, 1
+	for ; d < 10; d++ { // body + its d digits (zero-padded) + the header fill n
+		if body = n - len(head) - 4 - d; len(fmt.Sprint(body)) <= d {
+			break
+		}
+	}
+	b := fmt.Appendf(make([]byte, 0, n), "%s%0*d\r\n\r\n", head, d, body)
+	for len(b) < n {
+		b = append(b, 'x')
+	}
+	return b
 }
 
 // Drain hands the frames collected so far to fn in time order and forgets
