@@ -277,8 +277,10 @@ func (e *Exporter) sendPending(ctx context.Context) {
 		batches := e.pending
 		e.pending = nil
 		if len(batches) == 0 {
-			e.busy = false
-			close(e.idle)
+			if e.busy { // a spare wake-up finds nothing to do
+				e.busy = false
+				close(e.idle)
+			}
 			e.mu.Unlock()
 			return
 		}

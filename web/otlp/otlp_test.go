@@ -119,3 +119,45 @@ func TestHTTPRequest(t *testing.T) {
 	}
 	checkWindows(t, sensorMetrics(reqs[0].ResourceMetrics, "s1"), sums)
 }
+
+// TestAddWhileSending hands windows over one by one while the exporter
+// sends (spare wake-ups included) and flushes between rounds.
+func TestAddWhileSending(t *testing.T) {
+	var n sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	exp, err := otlp.Start(ctx, otlp.Config{Endpoint: srv.URL, Protocol: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := window.Summary{Server: netip.MustParseAddrPort("10.0.0.5:80"), Start: time.Date(2026, 12, 2, 15, 40, 0, 0, time.UTC)}
+	s.Metrics[window.RTT].Add(100)
+	total := 0
+	for round := range 20 {
+		for g := range 4 {
+			n.Add(1)
+			go func() {
+				defer n.Done()
+				for range round + g {
+					exp.Add(otlp.Sensor{Name: "s"}, []window.Summary{s})
+				}
+			}()
+			total += round + g
+		}
+		n.Wait()
+		if err := exp.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := exp.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := exp.Stats(); st.Exported != uint64(total) {
+		t.Fatalf("stats %+v, want %d exported", st, total)
+	}
+}
