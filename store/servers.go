@@ -326,12 +326,12 @@ func (db *DB) serverSummary(ctx context.Context, k serverKey, from, to time.Time
 	return a.summary()
 }
 
-// ServerSensors returns the names of the sensors that reported addr in
-// [from, to), sorted.
-func (db *DB) ServerSensors(ctx context.Context, addr netip.AddrPort, from, to time.Time) ([]string, error) {
+// ServerSensors returns the names of the sensors that reported addr over
+// transport ("" or "tcp", "udp") in [from, to), sorted.
+func (db *DB) ServerSensors(ctx context.Context, addr netip.AddrPort, transport string, from, to time.Time) ([]string, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT n.name FROM windows w JOIN servers s ON s.id = w.server
 		JOIN sensors n ON n.id = w.sensor WHERE s.addr = ? AND w.start >= ? AND w.start < ? ORDER BY n.name`,
-		addr.String(), from.Unix(), to.Unix())
+		ServerAddr(&window.Summary{Server: addr, Transport: transport}), from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("sensors of %s: %w", addr, err)
 	}

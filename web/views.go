@@ -86,7 +86,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data.First, data.Last = first.Unix(), last.Unix()
-	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
+	if data.Sensors, err = s.sensorsSeeing(r, addr, transport); err != nil {
 		s.failPage(w, r, "list servers", err)
 		return
 	}
@@ -95,11 +95,11 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // sensorsSeeing lists the sensors for the server page's filter: those that
-// reported addr in the last day, else every known sensor (reading weeks of
+// reported addr over transport in the last day, else every known sensor (reading weeks of
 // 5-minute rows just for names would be slow).
-func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort) ([]string, error) {
+func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort, transport string) ([]string, error) {
 	to := s.now()
-	names, err := s.db.ServerSensors(r.Context(), addr, to.Add(-24*time.Hour), to)
+	names, err := s.db.ServerSensors(r.Context(), addr, transport, to.Add(-24*time.Hour), to)
 	if err != nil || len(names) > 0 {
 		return names, err
 	}
