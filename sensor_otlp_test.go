@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,9 @@ func histograms(rms []*metricspb.ResourceMetrics, sensor string) map[histKey]*me
 		}
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
+				if strings.HasPrefix(m.Name, "pastmon.operation.") {
+					continue // the per-operation breakdown
+				}
 				for _, p := range m.GetExponentialHistogram().GetDataPoints() {
 					out[histKey{m.Name, attrValue(p.Attributes, "pastmon.server"), p.StartTimeUnixNano}] = p
 				}

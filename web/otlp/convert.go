@@ -98,6 +98,7 @@ func Convert(res *resource.Resource, sums []window.Summary) *metricdata.Resource
 			Data: metricdata.Sum[int64]{DataPoints: pts, Temporality: metricdata.DeltaTemporality, IsMonotonic: true},
 		})
 	}
+	sm.Metrics = append(sm.Metrics, operationMetrics(sums, attrs)...)
 	return &metricdata.ResourceMetrics{Resource: res, ScopeMetrics: []metricdata.ScopeMetrics{sm}}
 }
 
@@ -159,4 +160,45 @@ func buckets(bins []window.Bin) (offset int32, counts []uint64) {
 		counts[b.Key-1-lo] += b.Count
 	}
 	return int32(lo), counts
+}
+
+// operationMetrics breaks recognised protocols' transactions down by
+// operation: a response time histogram per operation and a transaction
+// sum per operation and result. Nothing when no summary has operations.
+func operationMetrics(sums []window.Summary, attrs []attribute.Set) []metricdata.Metrics {
+	var hist []metricdata.ExponentialHistogramDataPoint[float64]
+	var txn []metricdata.DataPoint[int64]
+	for i := range sums {
+		s := &sums[i]
+		for j := range s.Operations {
+			op := &s.Operations[j]
+			kvs := append(attrs[i].ToSlice(), attribute.String("pastmon.operation", op.Name))
+			set := attribute.NewSet(kvs...)
+			if op.ResponseTime.Count > 0 {
+				hist = append(hist, histogramPoint(&op.ResponseTime, set, s.Start))
+			}
+			for _, r := range [...]struct {
+				name string
+				n    uint64
+			}{{"ok", op.OK}, {"client_error", op.ClientError}, {"server_error", op.ServerError}} {
+				rs := attribute.NewSet(append(kvs, attribute.String("pastmon.result", r.name))...)
+				txn = append(txn, metricdata.DataPoint[int64]{Attributes: rs, StartTime: s.Start,
+					Time: s.Start.Add(window.Width), Value: int64(min(r.n, math.MaxInt64))})
+			}
+		}
+	}
+	if len(txn) == 0 {
+		return nil
+	}
+	out := []metricdata.Metrics{{
+		Name: "pastmon.operation.transactions", Description: "transactions per operation and result", Unit: "1",
+		Data: metricdata.Sum[int64]{DataPoints: txn, Temporality: metricdata.DeltaTemporality, IsMonotonic: true},
+	}}
+	if len(hist) > 0 {
+		out = append(out, metricdata.Metrics{
+			Name: "pastmon.operation.response_time", Description: "response time per operation", Unit: "s",
+			Data: metricdata.ExponentialHistogram[float64]{DataPoints: hist, Temporality: metricdata.DeltaTemporality},
+		})
+	}
+	return out
 }

@@ -84,6 +84,11 @@ func TestHTTPRequest(t *testing.T) {
 		}
 		sums = append(sums, s)
 	}
+	op := window.Operation{Name: "GET /users/:id", Count: 3, OK: 2, ServerError: 1}
+	op.ResponseTime.Add(1500)
+	op.ResponseTime.Add(2000)
+	op.ResponseTime.Add(90000)
+	sums[1].Protocol, sums[1].Operations = "http", []window.Operation{op}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	exp, err := otlp.New(ctx, otlp.Config{Endpoint: srv.URL + "/custom/v1/metrics", Protocol: "http", Headers: map[string]string{"X-Tenant": "team-a"}})
@@ -113,6 +118,29 @@ func TestHTTPRequest(t *testing.T) {
 		if s := m.GetSum(); s != nil {
 			byName[m.Name] = len(s.DataPoints)
 		}
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		switch m.Name {
+		case "pastmon.operation.transactions":
+			results := map[string]int64{}
+			for _, p := range m.GetSum().GetDataPoints() {
+				if attr(p.Attributes, "pastmon.operation") != op.Name || attr(p.Attributes, "pastmon.protocol") != "http" {
+					t.Errorf("operation point attributes %v", p.Attributes)
+				}
+				results[attr(p.Attributes, "pastmon.result")] += p.GetAsInt()
+			}
+			if results["ok"] != 2 || results["client_error"] != 0 || results["server_error"] != 1 {
+				t.Errorf("operation results %v, want 2 ok and 1 server_error", results)
+			}
+		case "pastmon.operation.response_time":
+			pts := m.GetExponentialHistogram().GetDataPoints()
+			if len(pts) != 1 || pts[0].Count != 3 {
+				t.Errorf("operation response time points %v, want one of 3 values", pts)
+			}
+		}
+	}
+	if byName["pastmon.operation.transactions"] != 3 || byName["pastmon.operation.response_time"] != 1 {
+		t.Errorf("operation points %v", byName)
 	}
 	if byName["pastmon.response_time"] != 2 || byName["pastmon.connections"] != 2 || byName["pastmon.rtt"] != 0 {
 		t.Errorf("data points per metric %v: want 2 response_time, 2 connections, no rtt", byName)
