@@ -97,6 +97,7 @@ func (s *Server) serversQuery(r *http.Request) (store.ServersQuery, error) {
 	if len(q.Q) > 200 {
 		return q, errors.New("q: at most 200 bytes")
 	}
+	q.QPorts = servicePorts(q.Q)
 	return q, nil
 }
 
