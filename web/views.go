@@ -168,7 +168,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	if identityFrom(r.Context()).user.Admin {
 		var err error
 		if users, err = s.db.Users(r.Context()); err != nil {
-			s.fail(w, "list users", err)
+			s.fail(w, r, "list users", err)
 			return
 		}
 	}
@@ -186,7 +186,7 @@ func (s *Server) userError(w http.ResponseWriter, r *http.Request, what string, 
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrLastAdmin):
 		s.renderUsers(w, r, http.StatusBadRequest, what+": "+err.Error(), "")
 	default:
-		s.fail(w, what, err)
+		s.fail(w, r, what, err)
 	}
 }
 
@@ -220,7 +220,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.db.DeleteUserSessions(r.Context(), name); err != nil {
-		s.fail(w, "end sessions", err)
+		s.fail(w, r, "end sessions", err)
 		return
 	}
 	s.log.Info("user removed", "user", name, "by", identityFrom(r.Context()).user.Name)
@@ -238,7 +238,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.db.DeleteUserSessions(r.Context(), name); err != nil {
-		s.fail(w, "end sessions", err)
+		s.fail(w, r, "end sessions", err)
 		return
 	}
 	s.log.Info("password reset", "user", name, "by", identityFrom(r.Context()).user.Name)
