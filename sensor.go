@@ -17,6 +17,7 @@ import (
 	"github.com/pastmon/pastmon/capture/tcp"
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/internal/cli"
+	"github.com/pastmon/pastmon/web/otlp"
 	"github.com/pastmon/pastmon/web/sensorhttp"
 	"github.com/pastmon/pastmon/web/ship"
 )
@@ -30,6 +31,7 @@ type sensorConfig struct {
 	Interface, Read, Filter string
 	MetricsListen           string // "": no /metrics or /healthz
 	MetricsToken            string
+	OTLP                    otlp.Config
 	Snaplen, MaxFlows       int
 	ShutdownWait, Flush     time.Duration
 	Check                   bool
@@ -56,6 +58,7 @@ func (c *sensorCommand) flags(cfg *sensorConfig) *flag.FlagSet {
 	cli.EtcdFlags(fs, &cfg.Etcd)
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve GET /metrics (Prometheus: this sensor's windows and health) and GET /healthz at this `address` (empty: off)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", "", "bearer token scrapers must send to --metrics-listen's /metrics")
+	cli.OTLPFlags(fs, &cfg.OTLP)
 	fs.BoolVar(&cfg.Check, "check", false, "validate the flags and exit")
 	return fs
 }
@@ -91,6 +94,9 @@ func (cfg *sensorConfig) validate() error {
 		if cfg.MetricsToken == "" {
 			bad("--metrics-listen needs --metrics-token (the bearer token scrapers send)")
 		}
+	}
+	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Read != "" {
 		if _, err := os.Stat(cfg.Read); err != nil && cfg.Read != "-" {
@@ -153,8 +159,22 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	}()
 	// Delivery outlives ctx: at shutdown it goes on for the shutdown wait.
 	bg := context.WithoutCancel(ctx)
+	exp, err := startOTLP(ctx, &cfg.OTLP)
+	if err != nil {
+		sensor.Abort()
+		return fmt.Errorf("sensor: %w", err)
+	}
+	defer closeOTLP(bg, exp, cfg.ShutdownWait)
+	onWindow := metrics.OnWindow(sensor.Add)
+	if exp != nil {
+		next, me := onWindow, otlp.Sensor{Name: cfg.Name, Version: Version}
+		onWindow = func(s window.Summary) {
+			exp.Add(me, []window.Summary{s})
+			next(s)
+		}
+	}
 	metrics.SetRunning(true)
-	started, capErr := captureInto(ctx, cfg, sensor.Shipper, metrics.OnWindow(sensor.Add))
+	started, capErr := captureInto(ctx, cfg, sensor.Shipper, onWindow)
 	metrics.SetRunning(false)
 	if !started {
 		sensor.Abort()
@@ -183,4 +203,26 @@ func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper, onWin
 	slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
 	ccfg.Filter = "" // in the socket's filter
 	return true, ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sh)
+}
+
+// startOTLP starts the --otlp-endpoint exporter; nil when there is none.
+func startOTLP(ctx context.Context, cfg *otlp.Config) (*otlp.Exporter, error) {
+	if cfg.Endpoint == "" {
+		return nil, nil
+	}
+	exp, err := otlp.Start(ctx, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("exporting windows over OTLP", "endpoint", cfg.Endpoint, "protocol", cfg.Protocol)
+	return exp, nil
+}
+
+// closeOTLP exports what is queued for at most wait, then stops.
+func closeOTLP(ctx context.Context, exp *otlp.Exporter, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := exp.Close(ctx); err != nil {
+		slog.Warn("otlp exporter", "err", err)
+	}
 }

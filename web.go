@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web"
+	"github.com/pastmon/pastmon/web/otlp"
 	"github.com/pastmon/pastmon/web/promexport"
 )
 
@@ -36,6 +38,7 @@ type webConfig struct {
 	Filter                                                                     string        // remaining args: a tcpdump filter expression
 	TokenFile, AdminPasswordFile, TrustedProxies                               string
 	trusted                                                                    []netip.Prefix
+	OTLP                                                                       otlp.Config
 }
 
 const (
@@ -85,6 +88,7 @@ func parseWebFlags(args []string, stderr io.Writer) (*webConfig, bool, error) {
 	cli.SnaplenFlag(fs, &cfg.Snaplen, "bytes captured per packet by the local sensor")
 	cli.EtcdFlags(fs, &cfg.Etcd)
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "URL sensors reach this node at (default from --listen)")
+	cli.OTLPFlags(fs, &cfg.OTLP)
 	check := fs.Bool("check", false, "validate the flags and exit")
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, false, err
@@ -145,6 +149,9 @@ func (cfg *webConfig) validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.AdvertiseURL != "" {
 		if u, err := url.Parse(cfg.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--advertise-url %q: want http://host:port or https://host:port", cfg.AdvertiseURL))
@@ -169,8 +176,14 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
 	own := new(ownStatus)
+	exp, err := startOTLP(ctx, &cfg.OTLP)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	defer closeOTLP(context.WithoutCancel(ctx), exp, shutdownTimeout)
 	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
-		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, TrustedProxies: cfg.trusted})
+		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, TrustedProxies: cfg.trusted,
+		OnWindows: otlpWindows(exp)})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
@@ -208,4 +221,14 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// otlpWindows hands the windows the web node stores to exp (nil: none).
+func otlpWindows(exp *otlp.Exporter) func(window.SensorInfo, []window.Summary) {
+	if exp == nil {
+		return nil
+	}
+	return func(s window.SensorInfo, sums []window.Summary) {
+		exp.Add(otlp.Sensor{Name: s.Name, Version: s.Version}, sums)
+	}
 }

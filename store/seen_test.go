@@ -41,3 +41,20 @@ func TestServerSeen(t *testing.T) {
 		t.Errorf("after retention: %s, %s, %v, %v; want %s, %s", first, last, found, err, base.Truncate(time.Hour), base.Add(70*time.Hour))
 	}
 }
+
+// TestServerSensorsTransport: the sensors of a UDP server are those that
+// saw it over UDP, not over TCP at the same address.
+func TestServerSensorsTransport(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC()
+	start := window.Start(now).Add(-time.Hour)
+	a := addr(3)
+	mustIngest(t, db, batch("sens-tcp", "tcp-sensor", window.Summary{Server: a, Start: start}), now)
+	mustIngest(t, db, batch("sens-udp", "udp-sensor", window.Summary{Server: a, Start: start, Transport: "udp"}), now)
+	for _, tc := range []struct{ transport, want string }{{"", "tcp-sensor"}, {"tcp", "tcp-sensor"}, {"udp", "udp-sensor"}} {
+		got, err := db.ServerSensors(t.Context(), a, tc.transport, start, now)
+		if err != nil || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("ServerSensors(%s, %q) = %v, %v; want [%s]", a, tc.transport, got, err, tc.want)
+		}
+	}
+}

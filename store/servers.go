@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -51,10 +52,15 @@ const (
 type ServersQuery struct {
 	From, To time.Time
 	Sort     ServerSort
-	Q        string // substring of the address; "" matches all
-	Limit    int    // 1 … MaxServersLimit
-	Offset   int    // Offset + Limit ≤ MaxServersDepth
-	Ports    PortFilter
+
+	// Q, when not "", keeps the servers whose address, sensors (a name)
+	// or protocol holds it, case-insensitively, or whose port is one of
+	// QPorts (the caller's service names for Q).
+	Q      string
+	QPorts []uint16
+	Limit  int // 1 … MaxServersLimit
+	Offset int // Offset + Limit ≤ MaxServersDepth
+	Ports  PortFilter
 }
 
 // PortFilter selects servers or closed-port buckets (ip:*, port 0).
@@ -193,6 +199,27 @@ func likePattern(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
+// filter is the SQL condition (and its arguments) keeping the servers
+// that match q.Q: by address, by port (q.QPorts), or by a sensor or
+// protocol of one of their windows in the range. SQLite evaluates the
+// subquery once, into a temporary index of server ids.
+func (q ServersQuery) filter() (string, []any, error) {
+	if q.Q == "" {
+		return "", nil, nil
+	}
+	ports, err := json.Marshal(append([]uint16{}, q.QPorts...)) // [] for none, not null
+	if err != nil {
+		return "", nil, err
+	}
+	like := likePattern(q.Q)
+	return " AND (s.addr LIKE ? ESCAPE '\\'" +
+			" OR CAST(substr(replace(s.addr, '/udp', ''), length(rtrim(replace(s.addr, '/udp', ''), '0123456789')) + 1) AS INTEGER)" +
+			" IN (SELECT value FROM json_each(?))" +
+			" OR w.server IN (SELECT m.server FROM windows m JOIN sensors n ON n.id = m.sensor WHERE m.start >= ? AND m.start < ?" +
+			" AND (n.name LIKE ? ESCAPE '\\' OR (json_valid(m.breakdown) AND json_extract(m.breakdown, '$.protocol') LIKE ? ESCAPE '\\'))))",
+		[]any{like, string(ports), q.From.Unix(), q.To.Unix(), like, like}, nil
+}
+
 // serverKeys streams the rows of the servers whose id is shard modulo
 // shards, one server at a time, and keeps the best keep keys.
 func (db *DB) serverKeys(ctx context.Context, q ServersQuery, keep, shard, shards int) (keyHeap, int, []badRow, error) {
@@ -208,11 +235,15 @@ func (db *DB) serverKeys(ctx context.Context, q ServersQuery, keep, shard, shard
 	case OnlyBuckets:
 		ports = " AND (s.addr LIKE '%:0' OR s.addr LIKE '%:0/udp')"
 	}
+	filter, fargs, err := q.filter()
+	if err != nil {
+		return h, 0, nil, err
+	}
 	rows, err := db.r.QueryContext(ctx, "SELECT w.rowid, w.server, s.addr, w.connections, w.transactions, w.client_errors, w.server_errors,"+
 		" w.refused, w.unanswered, "+col+
 		" FROM windows w JOIN servers s ON s.id = w.server WHERE w.start >= ? AND w.start < ? AND w.server % ? = ?"+
-		" AND s.addr LIKE ? ESCAPE '\\'"+ports+" ORDER BY w.server",
-		q.From.Unix(), q.To.Unix(), shards, shard, likePattern(q.Q))
+		filter+ports+" ORDER BY w.server",
+		append([]any{q.From.Unix(), q.To.Unix(), shards, shard}, fargs...)...)
 	if err != nil {
 		return h, 0, nil, err
 	}
@@ -326,12 +357,12 @@ func (db *DB) serverSummary(ctx context.Context, k serverKey, from, to time.Time
 	return a.summary()
 }
 
-// ServerSensors returns the names of the sensors that reported addr in
-// [from, to), sorted.
-func (db *DB) ServerSensors(ctx context.Context, addr netip.AddrPort, from, to time.Time) ([]string, error) {
+// ServerSensors returns the names of the sensors that reported addr over
+// transport ("" or "tcp", "udp") in [from, to), sorted.
+func (db *DB) ServerSensors(ctx context.Context, addr netip.AddrPort, transport string, from, to time.Time) ([]string, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT n.name FROM windows w JOIN servers s ON s.id = w.server
 		JOIN sensors n ON n.id = w.sensor WHERE s.addr = ? AND w.start >= ? AND w.start < ? ORDER BY n.name`,
-		addr.String(), from.Unix(), to.Unix())
+		ServerAddr(&window.Summary{Server: addr, Transport: transport}), from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("sensors of %s: %w", addr, err)
 	}

@@ -97,6 +97,7 @@ func (s *Server) serversQuery(r *http.Request) (store.ServersQuery, error) {
 	if len(q.Q) > 200 {
 		return q, errors.New("q: at most 200 bytes")
 	}
+	q.QPorts = servicePorts(q.Q)
 	return q, nil
 }
 
@@ -108,7 +109,7 @@ func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.db.ServerList(r.Context(), q)
 	if err != nil {
-		s.fail(w, "list servers", err)
+		s.fail(w, r, "list servers", err)
 		return
 	}
 	out := make([]serverJSON, 0, len(list.Servers))
@@ -169,7 +170,7 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	series, err := s.db.Series(r.Context(), q)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.fail(w, "read series", err)
+		s.fail(w, r, "read series", err)
 		return
 	}
 	out := seriesJSON{Server: q.Server.String(), Metric: q.Metric.String(), Sensor: q.Sensor, From: q.From, To: q.To,
@@ -227,7 +228,7 @@ type sensorJSON struct {
 func (s *Server) apiSensors(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.sensorRows(r)
 	if err != nil {
-		s.fail(w, "list sensors", err)
+		s.fail(w, r, "list sensors", err)
 		return
 	}
 	out := make([]sensorJSON, len(rows))

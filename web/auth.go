@@ -162,7 +162,7 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *errAuth
 	if !errors.As(err, &ae) {
 		s.log.Error("authenticate", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "internal error")
+		s.httpError(w, r, http.StatusInternalServerError, "internal error")
 		return
 	}
 	if ae.wait > 0 {
@@ -201,7 +201,13 @@ func requireAdmin(next http.Handler) http.Handler {
 // wantsHTML tells a browser navigation from a script. The API and
 // /metrics always answer scripts.
 func wantsHTML(r *http.Request) bool {
-	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") &&
+	return r.Method == http.MethodGet && fromBrowser(r)
+}
+
+// fromBrowser tells a browser (a navigation or a form post) from a script,
+// for error replies: the API and /metrics always answer JSON.
+func fromBrowser(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html") &&
 		!strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics"
 }
 

@@ -56,7 +56,7 @@ func (s *Server) apiHeatmap(w http.ResponseWriter, r *http.Request) {
 	}
 	series, err := s.db.Series(r.Context(), q)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.fail(w, "read heatmap", err)
+		s.fail(w, r, "read heatmap", err)
 		return
 	}
 	out := heatmap(series.Points, rows)

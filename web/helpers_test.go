@@ -45,6 +45,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t     testing.TB
 	db    *store.DB
+	path  string // the SQLite file
 	srv   *Server
 	ts    *httptest.Server
 	clock *clock
@@ -57,7 +58,8 @@ type envOpt func(*Config)
 func newEnv(t testing.TB, adminPW string, opts ...envOpt) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "web.db"))
+	path := filepath.Join(t.TempDir(), "web.db")
+	db, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func newEnvOn(t testing.TB, db *store.DB, opts ...envOpt) *env {
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &env{t: t, db: db, srv: srv, ts: ts, clock: clk}
+	return &env{t: t, db: db, path: path, srv: srv, ts: ts, clock: clk}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow

@@ -264,7 +264,11 @@ func printable(what, s string) error {
 func (s *Server) ingestWindows(ctx context.Context, b *window.Batch, now time.Time) (store.IngestResult, error) {
 	res, err := s.db.IngestWindows(ctx, b, now)
 	if err == nil && !res.Duplicate {
-		s.totals.Add(accepted(b.Summaries, res.Rejected))
+		stored := accepted(b.Summaries, res.Rejected)
+		s.totals.Add(stored)
+		if s.cfg.OnWindows != nil {
+			s.cfg.OnWindows(b.Sensor, stored)
+		}
 	}
 	return res, err
 }

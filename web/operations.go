@@ -44,7 +44,7 @@ func (s *Server) apiOperations(w http.ResponseWriter, r *http.Request) {
 	q.Operation = ""
 	bd, err := s.db.Operations(r.Context(), q)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.fail(w, "read operations", err)
+		s.fail(w, r, "read operations", err)
 		return
 	}
 	out := operationsJSON{Server: q.Server.String(), Sensor: q.Sensor, From: q.From, To: q.To, Protocol: bd.Protocol,

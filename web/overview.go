@@ -162,7 +162,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	// Bounded whatever is stored: one page of servers, sorted and
 	// filtered by the store, and at most MaxServersLimit buckets.
 	sort, _ := store.ParseServerSort(o.sort)
-	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: sort, Q: o.q,
+	list, err := s.db.ServerList(r.Context(), store.ServersQuery{From: o.from, To: o.to, Sort: sort, Q: o.q, QPorts: servicePorts(o.q),
 		Limit: overviewPage, Offset: min(o.page*overviewPage, store.MaxServersDepth-overviewPage), Ports: store.OnlyServers})
 	if err != nil {
 		s.failPage(w, r, "list servers", err)

@@ -112,3 +112,41 @@ func TestOverviewSaysWhyEmpty(t *testing.T) {
 		t.Errorf("empty overview with a sensor online does not say so:\n%s", r.body)
 	}
 }
+
+// TestOverviewFilterFields: the overview's filter, and the API's q, find a
+// server by the service name and protocol the page shows and by the
+// sensors that saw it, not only by address; the label says so.
+func TestOverviewFilterFields(t *testing.T) {
+	e := newEnv(t, testAdminPW)
+	c, _ := e.loggedIn()
+	start := window.Start(e.clock.Now()).Add(-10 * time.Minute)
+	pg := summary("10.8.0.1:5432", start, 1, []float64{100}, []float64{1000})
+	web := summary("10.8.0.2:7070", start, 1, []float64{100}, []float64{1000})
+	web.Protocol = "http"
+	odd := summary("10.8.0.3:7777", start, 1, []float64{100}, []float64{1000})
+	e.ingest(batch("flt-1", "s1", pg, web))
+	e.ingest(batch("flt-2", "rack-b7", odd))
+	tests := []struct{ q, want string }{
+		{"PostgreSQL", "10.8.0.1:5432"}, // the service guess of its port
+		{"http", "10.8.0.2:7070"},       // its protocol
+		{"rack-b", "10.8.0.3:7777"},
+		{"port 7777", "10.8.0.3:7777"},
+		{"10.8.0.3", "10.8.0.3:7777"},
+	}
+	for _, tc := range tests {
+		page := e.get(c, "/?"+url.Values{"q": {tc.q}}.Encode())
+		if got := overviewServers(page.body); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("overview q=%q: %v, want [%s]", tc.q, got, tc.want)
+		}
+		var api struct {
+			Servers []struct{ Server string }
+		}
+		r := e.do(c, http.MethodGet, "/api/v1/servers?"+url.Values{"q": {tc.q}}.Encode(), nil)
+		if err := json.Unmarshal([]byte(r.body), &api); err != nil || len(api.Servers) != 1 || api.Servers[0].Server != tc.want {
+			t.Errorf("api q=%q: %d %s, want [%s]", tc.q, r.status, r.body, tc.want)
+		}
+	}
+	if page := e.get(c, "/").body; !strings.Contains(page, `aria-label="Filter servers by address, service, protocol or sensor"`) {
+		t.Errorf("the filter's label does not say what it matches")
+	}
+}

@@ -142,7 +142,7 @@ type errorData struct {
 // httpError answers an error as an HTML page to a browser and as JSON to
 // a script.
 func (s *Server) httpError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if !wantsHTML(r) {
+	if !fromBrowser(r) {
 		writeJSONError(w, status, msg)
 		return
 	}
@@ -150,10 +150,11 @@ func (s *Server) httpError(w http.ResponseWriter, r *http.Request, status int, m
 		Data: errorData{Status: status, Reason: http.StatusText(status), Message: msg}})
 }
 
-// fail answers a failed store call on a page or API route.
-func (s *Server) fail(w http.ResponseWriter, what string, err error) {
+// fail answers a failed store call on an action or API route: a browser
+// gets the HTML error page, a script JSON.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.Error(what, "err", err)
-	writeJSONError(w, http.StatusInternalServerError, what+" failed; see the web node's log")
+	s.httpError(w, r, http.StatusInternalServerError, what+" failed; see the web node's log")
 }
 
 // failPage is fail for a page: browsers get the HTML error page.
@@ -206,7 +207,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	user, err := s.checkPassword(r.Context(), name, password)
 	if err != nil {
 		if !isCredentialsErr(err) {
-			s.fail(w, "check password", err)
+			s.fail(w, r, "check password", err)
 			return
 		}
 		s.limiter.loginFailed(client, name, now)
@@ -217,7 +218,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.limiter.loginSucceeded(client, name)
 	sess, err := s.db.CreateSession(r.Context(), user.Name, s.cfg.SessionTTL, now)
 	if err != nil {
-		s.fail(w, "create session", err)
+		s.fail(w, r, "create session", err)
 		return
 	}
 	s.setSessionCookie(w, sess)
@@ -241,7 +242,7 @@ func isCredentialsErr(err error) bool {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if id := identityFrom(r.Context()); id.session != nil {
 		if err := s.db.DeleteSession(r.Context(), id.session.ID); err != nil {
-			s.fail(w, "delete session", err)
+			s.fail(w, r, "delete session", err)
 			return
 		}
 	}
@@ -287,7 +288,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.db.CheckPassword(r.Context(), id.user.Name, current); err != nil {
 		if !isCredentialsErr(err) {
-			s.fail(w, "check password", err)
+			s.fail(w, r, "check password", err)
 			return
 		}
 		s.limiter.loginFailed(client, id.user.Name, now)
@@ -299,11 +300,11 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, "New password refused: "+err.Error())
 			return
 		}
-		s.fail(w, "set password", err)
+		s.fail(w, r, "set password", err)
 		return
 	}
 	if err := s.db.DeleteUserSessions(r.Context(), id.user.Name); err != nil {
-		s.fail(w, "end sessions", err)
+		s.fail(w, r, "end sessions", err)
 		return
 	}
 	s.log.Info("password changed", "user", id.user.Name)
@@ -313,7 +314,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.db.CreateSession(r.Context(), id.user.Name, s.cfg.SessionTTL, now)
 	if err != nil {
-		s.fail(w, "create session", err)
+		s.fail(w, r, "create session", err)
 		return
 	}
 	s.setSessionCookie(w, sess)

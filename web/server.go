@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pastmon/pastmon/assets"
+	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
 	"github.com/pastmon/pastmon/web/promexport"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	// LocalSensor, when set, says what keeps the web node's own sensor
 	// from capturing ("" when it captures), for the empty overview.
 	LocalSensor func() string
+	// OnWindows, when set, is handed the windows of every batch stored
+	// (not a duplicate; refused windows left out), e.g. for OTLP export.
+	// It must not block.
+	OnWindows func(window.SensorInfo, []window.Summary)
 	// Login slows down failed logins (zero fields: DefaultLoginLimit's).
 	Login LoginLimit
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names

@@ -1,6 +1,10 @@
 package web
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
 
 // wellKnown maps server ports to the service usually found there. It is a
 // guess shown to people, never used to decide anything.
@@ -24,4 +28,27 @@ func serviceGuess(port uint16) string {
 		return s
 	}
 	return "port " + strconv.Itoa(int(port))
+}
+
+// servicePorts are the ports whose service guess holds q (case-insensitive),
+// so that a filter finds servers by the service name the pages show: the
+// well-known names, and "port N" for the others.
+func servicePorts(q string) []uint16 {
+	q = strings.ToLower(strings.TrimSpace(q))
+	if q == "" {
+		return nil
+	}
+	var ports []uint16
+	for port, name := range wellKnown {
+		if strings.Contains(name, q) {
+			ports = append(ports, port)
+		}
+	}
+	if n, err := strconv.ParseUint(strings.TrimPrefix(q, "port "), 10, 16); err == nil && strings.HasPrefix(q, "port ") {
+		if _, known := wellKnown[uint16(n)]; !known {
+			ports = append(ports, uint16(n))
+		}
+	}
+	slices.Sort(ports)
+	return ports
 }

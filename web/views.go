@@ -86,7 +86,7 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data.First, data.Last = first.Unix(), last.Unix()
-	if data.Sensors, err = s.sensorsSeeing(r, addr); err != nil {
+	if data.Sensors, err = s.sensorsSeeing(r, addr, transport); err != nil {
 		s.failPage(w, r, "list servers", err)
 		return
 	}
@@ -95,11 +95,11 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // sensorsSeeing lists the sensors for the server page's filter: those that
-// reported addr in the last day, else every known sensor (reading weeks of
+// reported addr over transport in the last day, else every known sensor (reading weeks of
 // 5-minute rows just for names would be slow).
-func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort) ([]string, error) {
+func (s *Server) sensorsSeeing(r *http.Request, addr netip.AddrPort, transport string) ([]string, error) {
 	to := s.now()
-	names, err := s.db.ServerSensors(r.Context(), addr, to.Add(-24*time.Hour), to)
+	names, err := s.db.ServerSensors(r.Context(), addr, transport, to.Add(-24*time.Hour), to)
 	if err != nil || len(names) > 0 {
 		return names, err
 	}
@@ -168,7 +168,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	if identityFrom(r.Context()).user.Admin {
 		var err error
 		if users, err = s.db.Users(r.Context()); err != nil {
-			s.fail(w, "list users", err)
+			s.fail(w, r, "list users", err)
 			return
 		}
 	}
@@ -186,7 +186,7 @@ func (s *Server) userError(w http.ResponseWriter, r *http.Request, what string, 
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrLastAdmin):
 		s.renderUsers(w, r, http.StatusBadRequest, what+": "+err.Error(), "")
 	default:
-		s.fail(w, what, err)
+		s.fail(w, r, what, err)
 	}
 }
 
@@ -220,7 +220,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.db.DeleteUserSessions(r.Context(), name); err != nil {
-		s.fail(w, "end sessions", err)
+		s.fail(w, r, "end sessions", err)
 		return
 	}
 	s.log.Info("user removed", "user", name, "by", identityFrom(r.Context()).user.Name)
@@ -238,7 +238,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.db.DeleteUserSessions(r.Context(), name); err != nil {
-		s.fail(w, "end sessions", err)
+		s.fail(w, r, "end sessions", err)
 		return
 	}
 	s.log.Info("password reset", "user", name, "by", identityFrom(r.Context()).user.Name)

@@ -250,7 +250,7 @@ func (s *httpState) startLine(c *Conn, t *Tables, d int, h *httpSide, data []byt
 	if i >= 0 {
 		line, rest = data[:i], data[i+1:]
 	}
-	line = bytes.TrimSuffix(line, []byte("\r"))
+	line = trimCR(line)
 	h.hdr = 0
 	ok := false
 	if d == 0 {
@@ -371,8 +371,10 @@ func (s *httpState) headerLine(h *httpSide, d int, data []byte) ([]byte, bool) {
 		h.st = hsLine
 		return nil, true
 	}
-	line := bytes.TrimSuffix(data[:i], []byte("\r"))
-	rest := data[i+1:]
+	if i >= 2 && h.st == hsHeaders && data[0]|0x20 != 'c' && data[0]|0x20 != 't' {
+		return data[i+1:], true // not empty, and not a header that matters
+	}
+	line, rest := trimCR(data[:i]), data[i+1:]
 	if len(line) == 0 {
 		if h.st == hsTrailers {
 			h.st = hsStart
@@ -393,7 +395,7 @@ func (s *httpState) headerLine(h *httpSide, d int, data []byte) ([]byte, bool) {
 	if colon <= 0 {
 		return rest, true // not a header: tolerated, as servers do
 	}
-	name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+	name, value := line[:colon], trimOWS(line[colon+1:])
 	switch {
 	case equalFold(name, "content-length"):
 		var v uint64
@@ -462,8 +464,8 @@ func appendRoute(dst, uri []byte, complete bool) []byte {
 	}
 	from := 1
 	for i := 1; ; i++ {
-		if i < len(uri) && uri[i] != '/' && uri[i] != '?' && uri[i] != '#' {
-			continue
+		for i < len(uri) && !routeEnd[uri[i]] {
+			i++
 		}
 		if i == len(uri) && !complete {
 			return appendCapped(appendCapped(dst, slash), ellipsis) // a segment cut short
@@ -484,6 +486,10 @@ func appendRoute(dst, uri []byte, complete bool) []byte {
 }
 
 var idSegment, slash, ellipsis = []byte(":id"), []byte("/"), []byte("…")
+
+// routeEnd marks the bytes that end a path segment: one load per byte of
+// a path instead of three comparisons.
+var routeEnd = [256]bool{'/': true, '?': true, '#': true}
 
 // appendCapped appends what fits of b in dst's capacity, never splitting
 // a UTF-8 sequence.
@@ -519,6 +525,33 @@ func isID(seg []byte) bool {
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// trimCR drops the CR of a line's CRLF: bytes.TrimSuffix, inlined.
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+// trimOWS is bytes.TrimSpace with a fast path for the ASCII ends header
+// values have.
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && isSpace(v[0]) {
+		v = v[1:]
+	}
+	for len(v) > 0 && isSpace(v[len(v)-1]) {
+		v = v[:len(v)-1]
+	}
+	if len(v) > 0 && (v[0] >= 0x80 || v[len(v)-1] >= 0x80) {
+		return bytes.TrimSpace(v) // Unicode white space too
+	}
+	return v
+}
+
+func isSpace(b byte) bool {
+	return b == ' ' || b == '\t' || b == '\r' || b == '\n' || b == '\v' || b == '\f'
+}
 
 func hexVal(b byte) (byte, bool) {
 	switch {
@@ -559,7 +592,7 @@ func hasTokenFold(v []byte, s string) bool {
 		} else {
 			v = nil
 		}
-		if equalFold(bytes.TrimSpace(tok), s) {
+		if equalFold(trimOWS(tok), s) {
 			return true
 		}
 	}
