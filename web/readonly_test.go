@@ -50,7 +50,7 @@ func TestStartOnFullDisk(t *testing.T) {
 		t.Fatalf("open on a full disk: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := newEnvOn(t, db)
+	e := newEnvOn(t, db, path)
 	c, _ := e.loggedIn()
 	if r := e.get(c, "/"); r.status != http.StatusOK || !strings.Contains(r.body, "The disk is full: read-only, ingest refused") {
 		t.Errorf("overview on a full disk: %d, want 200 with the banner:\n%s", r.status, r.body)
