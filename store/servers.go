@@ -23,16 +23,24 @@ import (
 type ServerSort uint8
 
 const (
-	// SortWorst puts first the servers with the highest 95th percentile
-	// response time, then the highest share of failed transactions, then
-	// the most refused and unanswered connections, then the most
-	// connections.
+	// SortWorst puts first the failing servers, those whose client and
+	// server errors are at least FailingErrorPct percent of their
+	// transactions, highest error rate first (then highest p95); then the
+	// others, highest 95th percentile response time first (then highest
+	// error rate); ties go to the most refused and unanswered
+	// connections, then the most connections.
 	SortWorst ServerSort = iota
 	// SortConnections puts first the servers with the most connections.
 	SortConnections
 	// SortServer orders by address.
 	SortServer
 )
+
+// FailingErrorPct is the error rate (percent of transactions) from which
+// SortWorst ranks a server among the failing ones, before every server
+// that answers correctly however slowly: a server answering errors fast
+// is worse than a slow one that works.
+const FailingErrorPct = 5
 
 // ParseServerSort maps "worst", "connections" or "server" to a ServerSort.
 func ParseServerSort(s string) (ServerSort, bool) {
@@ -159,7 +167,12 @@ func (a serverKey) compare(b serverKey, by ServerSort) int {
 	c := 0
 	switch by {
 	case SortWorst:
-		c = cmp.Or(cmp.Compare(b.p95, a.p95), cmp.Compare(b.errPct, a.errPct), cmp.Compare(b.closed, a.closed),
+		af, bf := a.errPct >= FailingErrorPct, b.errPct >= FailingErrorPct
+		c = cmpBool(bf, af)
+		if af && bf {
+			c = cmp.Or(c, cmp.Compare(b.errPct, a.errPct), cmp.Compare(b.p95, a.p95))
+		}
+		c = cmp.Or(c, cmp.Compare(b.p95, a.p95), cmp.Compare(b.errPct, a.errPct), cmp.Compare(b.closed, a.closed),
 			cmp.Compare(b.connections, a.connections))
 	case SortConnections:
 		c = cmp.Compare(b.connections, a.connections)

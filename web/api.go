@@ -70,7 +70,8 @@ func (s *Server) timeRange(r *http.Request, def time.Duration) (from, to time.Ti
 }
 
 // serversQuery reads limit (default 100), sort (worst, connections,
-// server; default worst), q and the time range of a server listing.
+// server; default worst: see store.SortWorst, failing servers first, then
+// by p95 response time), q and the time range of a server listing.
 func (s *Server) serversQuery(r *http.Request) (store.ServersQuery, error) {
 	v := r.URL.Query()
 	q := store.ServersQuery{Limit: 100, Q: v.Get("q")}
