@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/pastmon/pastmon/discovery"
@@ -41,20 +39,8 @@ func (c *discoverCommand) Run(ctx context.Context, args []string) error {
 	}
 	v, err := discovery.Lookup(ctx, cfg)
 	if err != nil {
-		return cli.Exit(1, describeLookupError(cfg, err)) // no usable web node
+		return cli.Exit(1, fmt.Errorf("discover: %w", discovery.Explain(cfg, err))) // no usable web node
 	}
 	fmt.Fprintln(c.stdout, v.URL)
 	return nil
-}
-
-func describeLookupError(cfg discovery.Config, err error) error {
-	eps := strings.Join(cfg.Endpoints, ",")
-	switch {
-	case errors.Is(err, discovery.ErrNotFound):
-		return fmt.Errorf("discover: no web node registered at %s in etcd %s", cfg.Key, eps)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("discover: no answer within %v: %w", cfg.DialTimeout, err)
-	default:
-		return fmt.Errorf("discover: %w", err)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -69,42 +68,23 @@ func (cfg *sensorConfig) validate() error {
 	if cfg.Read == "" && cfg.Interface == "" {
 		bad("need --interface or --read")
 	}
-	if err := cfg.SensorConfig.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, cfg.SensorConfig.Validate(), cli.ValidSnaplen(cfg.Snaplen), cli.ValidOTLP(&cfg.OTLP))
 	if cfg.MaxFlows < 1 {
 		bad("--max-flows %d: want at least 1", cfg.MaxFlows)
-	}
-	if cfg.Heartbeat < time.Second {
-		bad("--heartbeat %s: want at least 1s", cfg.Heartbeat)
 	}
 	if cfg.ShutdownWait < 0 {
 		bad("--shutdown-wait %s: must not be negative", cfg.ShutdownWait)
 	}
-	if cfg.Flush != 0 && cfg.Flush < time.Second {
-		bad("--flush-interval %s: want 0 or at least 1s", cfg.Flush)
-	}
+	errs = append(errs, cli.ValidFlush(cfg.Flush))
 	if cfg.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
-			bad("--metrics-listen %q: want [host]:port: %v", cfg.MetricsListen, err)
-		}
+		errs = append(errs, cli.ValidListen("metrics-listen", cfg.MetricsListen))
 		if cfg.MetricsToken == "" {
 			bad("--metrics-listen needs --metrics-token (the bearer token scrapers send)")
 		}
 	}
-	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.Read != "" {
-		if _, err := os.Stat(cfg.Read); err != nil && cfg.Read != "-" {
-			bad("--read: %v", err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("sensor: %w: %w", errors.Join(errs...), cli.ErrUsage)
+	errs = append(errs, cli.ValidInput("read", cfg.Read))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sensor: %w: %w", err, cli.ErrUsage)
 	}
 	return nil
 }
@@ -159,20 +139,13 @@ func runSensor(ctx context.Context, cfg *sensorConfig) error {
 	}()
 	// Delivery outlives ctx: at shutdown it goes on for the shutdown wait.
 	bg := context.WithoutCancel(ctx)
-	exp, err := startOTLP(ctx, &cfg.OTLP)
+	exp, err := otlp.StartIf(ctx, cfg.OTLP)
 	if err != nil {
 		sensor.Abort()
 		return fmt.Errorf("sensor: %w", err)
 	}
-	defer closeOTLP(bg, exp, cfg.ShutdownWait)
-	onWindow := metrics.OnWindow(sensor.Add)
-	if exp != nil {
-		next, me := onWindow, otlp.Sensor{Name: cfg.Name, Version: Version}
-		onWindow = func(s window.Summary) {
-			exp.Add(me, []window.Summary{s})
-			next(s)
-		}
-	}
+	defer exp.CloseWithin(bg, cfg.ShutdownWait)
+	onWindow := exp.Tee(otlp.Sensor{Name: cfg.Name, Version: Version}, metrics.OnWindow(sensor.Add))
 	metrics.SetRunning(true)
 	started, capErr := captureInto(ctx, cfg, sensor.Shipper, onWindow)
 	metrics.SetRunning(false)
@@ -203,26 +176,4 @@ func captureInto(ctx context.Context, cfg *sensorConfig, sh *ship.Shipper, onWin
 	slog.Info("capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", cfg.Name)
 	ccfg.Filter = "" // in the socket's filter
 	return true, ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sh)
-}
-
-// startOTLP starts the --otlp-endpoint exporter; nil when there is none.
-func startOTLP(ctx context.Context, cfg *otlp.Config) (*otlp.Exporter, error) {
-	if cfg.Endpoint == "" {
-		return nil, nil
-	}
-	exp, err := otlp.Start(ctx, *cfg)
-	if err != nil {
-		return nil, err
-	}
-	slog.Info("exporting windows over OTLP", "endpoint", cfg.Endpoint, "protocol", cfg.Protocol)
-	return exp, nil
-}
-
-// closeOTLP exports what is queued for at most wait, then stops.
-func closeOTLP(ctx context.Context, exp *otlp.Exporter, wait time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := exp.Close(ctx); err != nil {
-		slog.Warn("otlp exporter", "err", err)
-	}
 }

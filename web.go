@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/discovery"
 	"github.com/pastmon/pastmon/internal/cli"
 	"github.com/pastmon/pastmon/store"
@@ -46,6 +42,9 @@ const (
 	// well beyond the 5-minute rows.
 	hourlyRetention = 400 * 24 * time.Hour
 	maintainEvery   = 5 * time.Minute
+	// writableEvery is how often a database opened read-only on a full
+	// disk is tried for writing again.
+	writableEvery   = 30 * time.Second
 	shutdownTimeout = 10 * time.Second
 )
 
@@ -111,48 +110,20 @@ func (cfg *webConfig) validateSecrets() []error {
 
 func (cfg *webConfig) validate() error {
 	errs := cfg.validateSecrets()
-	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("--listen %q: want [host]:port: %v", cfg.Listen, err))
-	}
+	errs = append(errs, cli.ValidListen("listen", cfg.Listen), cli.ValidFlush(cfg.Flush),
+		cli.ValidSnaplen(cfg.Snaplen), cli.ValidOTLP(&cfg.OTLP))
 	if cfg.DB == "" {
 		errs = append(errs, errors.New("--db: want a file name"))
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
-	} else if cfg.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
-			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %w", err))
-		}
-	}
+	errs = append(errs, cli.ValidTLS(cfg.TLSCert, cfg.TLSKey), cli.ValidEtcd(&cfg.Etcd), cli.ValidHTTPURL("advertise-url", cfg.AdvertiseURL))
 	if cfg.MetricsMaxServers < 1 {
 		errs = append(errs, fmt.Errorf("--metrics-max-servers %d: want at least 1", cfg.MetricsMaxServers))
 	}
 	if cfg.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("--retention %s: want at least 1h (e.g. 840h for 35 days)", cfg.Retention))
 	}
-	if err := cli.ValidSnaplen(cfg.Snaplen); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.Flush != 0 && cfg.Flush < time.Second {
-		errs = append(errs, fmt.Errorf("--flush-interval %s: want 0 or at least 1s", cfg.Flush))
-	}
 	if !cfg.NoSensor && cfg.Interface == "" {
 		errs = append(errs, errors.New("--interface: want an interface name or any (or --no-sensor)"))
-	}
-	if len(cfg.Etcd.Endpoints) > 0 {
-		if !strings.HasPrefix(cfg.Etcd.Key, "/") {
-			errs = append(errs, fmt.Errorf("--etcd-key %q: want a key starting with /", cfg.Etcd.Key))
-		} else if err := cfg.Etcd.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := cli.ValidOTLP(&cfg.OTLP); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.AdvertiseURL != "" {
-		if u, err := url.Parse(cfg.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--advertise-url %q: want http://host:port or https://host:port", cfg.AdvertiseURL))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -173,14 +144,14 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 		log.Warn("no --token: the ingest API refuses every sensor but the local one")
 	}
 	own := new(ownStatus)
-	exp, err := startOTLP(ctx, &cfg.OTLP)
+	exp, err := otlp.StartIf(ctx, cfg.OTLP)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	defer closeOTLP(context.WithoutCancel(ctx), exp, shutdownTimeout)
+	defer exp.CloseWithin(context.WithoutCancel(ctx), shutdownTimeout)
 	srv, err := web.New(web.Config{DB: db, Token: cfg.Token, MetricsToken: cfg.MetricsToken, MetricsMaxServers: cfg.MetricsMaxServers,
 		TLS: cfg.TLSCert != "", Version: Version, Logger: log, LocalSensor: own.problem, TrustedProxies: cfg.trusted,
-		OnWindows: otlpWindows(exp)})
+		OnWindows: exp.Windows()})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
@@ -201,6 +172,7 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 		ln.Close()
 		return fmt.Errorf("web: start cluster: %w", err)
 	}
+	go web.WatchWritable(ctx, db, writableEvery, log)
 	maintained := make(chan struct{})
 	go func() {
 		defer close(maintained)
@@ -217,14 +189,4 @@ func runWeb(ctx context.Context, cfg *webConfig) error {
 	}
 	log.Info("stopped")
 	return err
-}
-
-// otlpWindows hands the windows the web node stores to exp (nil: none).
-func otlpWindows(exp *otlp.Exporter) func(window.SensorInfo, []window.Summary) {
-	if exp == nil {
-		return nil
-	}
-	return func(s window.SensorInfo, sums []window.Summary) {
-		exp.Add(otlp.Sensor{Name: s.Name, Version: s.Version}, sums)
-	}
 }

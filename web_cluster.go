@@ -80,15 +80,14 @@ func ownSensor(ctx context.Context, cfg *webConfig, db ship.Ingester, own *ownSt
 	}
 	slog.Info("own sensor capturing", "interfaces", cfg.Interface, "filter", cfg.Filter, "name", name)
 	return func() {
-		defer src.Close()
-		sensor := ship.StartLocal(ctx, db, name, Version)
-		ccfg := capture.Config{OnWindow: sensor.Add, FlushInterval: cfg.Flush}
-		if err := ship.CaptureLive(ctx, src, cfg.Interface, ccfg, sensor.Shipper); err != nil {
-			slog.Error("own sensor stopped", "err", err)
-			own.set("The web node's own sensor stopped: " + err.Error() + ". See the web node's log; restart it once fixed.")
+		ccfg := capture.Config{FlushInterval: cfg.Flush}
+		capErr, closeErr := ship.RunLocal(ctx, src, cfg.Interface, ccfg, db, name, Version, shutdownTimeout)
+		if capErr != nil {
+			slog.Error("own sensor stopped", "err", capErr)
+			own.set("The web node's own sensor stopped: " + capErr.Error() + ". See the web node's log; restart it once fixed.")
 		}
-		if err := sensor.Close(context.WithoutCancel(ctx), shutdownTimeout, true); err != nil {
-			slog.Error("own sensor", "err", err)
+		if closeErr != nil {
+			slog.Error("own sensor", "err", closeErr)
 		}
 	}, nil
 }

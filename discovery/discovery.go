@@ -278,3 +278,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// Explain says in words why Lookup of cfg failed with err.
+func Explain(cfg Config, err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("no web node registered at %s in etcd %s", cfg.Key, strings.Join(cfg.Endpoints, ","))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer within %v: %w", cfg.DialTimeout, err)
+	}
+	return err
+}

@@ -30,8 +30,10 @@ func isFull(err error) bool {
 func (db *DB) noteWrite(err error) error {
 	switch {
 	case err == nil:
-		db.full.Store(nil)
-	case isFull(err):
+		if !db.readOnly.Load() {
+			db.full.Store(nil)
+		}
+	case isFull(err) || db.readOnly.Load():
 		db.full.Store(&err)
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}

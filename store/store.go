@@ -71,6 +71,10 @@ type DB struct {
 	bad   badRowStats
 	full  atomic.Pointer[error] // why writes fail now (a full disk), nil when they work
 
+	readOnly  atomic.Bool // opened on a full disk, not recovered yet (Recover)
+	recoverMu sync.Mutex
+	mem       memSessions // sessions started while read-only
+
 	mu      sync.Mutex
 	servers map[string]int64 // server address → id, filled after commits only
 
@@ -115,7 +119,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	db := &DB{path: abs, lock: lock, servers: map[string]int64{}}
-	if err := db.open(ctx); err != nil {
+	err = db.open(ctx)
+	if err != nil && !created {
+		err = db.openFallback(ctx, err)
+	}
+	if err != nil {
 		db.Close()
 		if created {
 			os.Remove(abs)

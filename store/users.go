@@ -255,6 +255,12 @@ func (db *DB) CreateSession(ctx context.Context, user string, ttl time.Duration,
 	// Two rand.Text each: 260 bits, as much as a session needs and more.
 	id, csrf := rand.Text()+rand.Text(), rand.Text()+rand.Text()
 	s := Session{ID: id, CSRF: csrf, User: user, Expires: now.Add(ttl).UTC().Truncate(time.Second)}
+	if db.readOnly.Load() {
+		if _, err := db.User(ctx, user); err != nil {
+			return Session{}, fmt.Errorf("create session: %w", err)
+		}
+		return s, db.memSession(s, now)
+	}
 	_, err := db.w.ExecContext(ctx, "INSERT INTO sessions (id, csrf, user, expires) VALUES (?, ?, ?, ?)",
 		sessionKey(id), csrf, user, s.Expires.Unix())
 	if err != nil {
@@ -269,6 +275,13 @@ func (db *DB) CreateSession(ctx context.Context, user string, ttl time.Duration,
 // Session returns a live session and its user; ErrNotFound when missing or
 // expired.
 func (db *DB) Session(ctx context.Context, id string, now time.Time) (Session, User, error) {
+	if m, ok := db.lookupMemSession(id); ok {
+		u, err := db.User(ctx, m.User)
+		if err != nil || !now.Before(m.Expires) {
+			return Session{}, User{}, fmt.Errorf("session: %w", ErrNotFound)
+		}
+		return m, u, nil
+	}
 	s := Session{ID: id}
 	var expires int64
 	u, err := scanUser(db.r.QueryRowContext(ctx, "SELECT u.name, u.admin, u.must_change, u.created, s.csrf, s.expires"+
@@ -288,6 +301,9 @@ func (db *DB) Session(ctx context.Context, id string, now time.Time) (Session, U
 
 // DeleteSession ends a session (logout). A missing session is not an error.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	if db.deleteMemSession(id) || db.readOnly.Load() {
+		return nil
+	}
 	if _, err := db.w.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", sessionKey(id)); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}

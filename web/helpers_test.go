@@ -67,6 +67,12 @@ func newEnv(t testing.TB, adminPW string, opts ...envOpt) *env {
 	if _, err := db.EnsureAdmin(ctx, adminPW); err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, db, path, opts...)
+}
+
+// newEnvOn starts a real server on db, the database at path.
+func newEnvOn(t testing.TB, db *store.DB, path string, opts ...envOpt) *env {
+	t.Helper()
 	clk := &clock{t: time.Now().UTC()}
 	cfg := Config{DB: db, Token: testToken, MetricsToken: testScrape, Version: "test", Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}

@@ -20,8 +20,14 @@ import (
 var pageNames = []string{"login", "password", "overview", "server", "sensors", "users", "error"}
 
 // page is what every template gets.
+// ReadOnlyBanner is shown on every page while the database, opened on a
+// full disk, is read-only.
+const ReadOnlyBanner = "The disk is full: read-only, ingest refused. Free some space; pastmon resumes writing by itself."
+
 type page struct {
 	Title, Nav, CSRF, Version, Error, Flash string
+	// Banner says, on every page, that the database is read-only.
+	Banner string
 	// Next is where the login or password form goes once done.
 	Next string
 	User *store.User
@@ -113,6 +119,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		}
 	}
 	p.Version = s.cfg.Version
+	if s.db.ReadOnly() {
+		p.Banner = ReadOnlyBanner
+	}
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.log.Error("render page", "page", name, "err", err)

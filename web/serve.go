@@ -82,6 +82,28 @@ func Maintain(ctx context.Context, db *store.DB, every, retention, hourly time.D
 	}
 }
 
+// WatchWritable, while db is read-only (opened on a full disk), tries
+// every interval to make it writable again, until it is or ctx is done.
+func WatchWritable(ctx context.Context, db *store.DB, every time.Duration, log *slog.Logger) {
+	if !db.ReadOnly() {
+		return
+	}
+	log.Warn("the disk is full: the database is read-only and ingest refused until there is room", "err", db.WriteFailure())
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := db.Recover(ctx); err == nil {
+			log.Info("the database is writable again")
+			return
+		}
+	}
+}
+
 // EnsureAdmin creates the admin user at first start, with password or,
 // when it is empty, admin (to be changed at first login), and says so.
 func EnsureAdmin(ctx context.Context, db *store.DB, password string, log *slog.Logger) error {

@@ -371,6 +371,9 @@ func (s *httpState) headerLine(h *httpSide, d int, data []byte) ([]byte, bool) {
 		h.st = hsLine
 		return nil, true
 	}
+	if i >= 2 && h.st == hsHeaders && data[0]|0x20 != 'c' && data[0]|0x20 != 't' {
+		return data[i+1:], true // not empty, and not a header that matters
+	}
 	line, rest := trimCR(data[:i]), data[i+1:]
 	if len(line) == 0 {
 		if h.st == hsTrailers {
@@ -461,8 +464,8 @@ func appendRoute(dst, uri []byte, complete bool) []byte {
 	}
 	from := 1
 	for i := 1; ; i++ {
-		if i < len(uri) && uri[i] != '/' && uri[i] != '?' && uri[i] != '#' {
-			continue
+		for i < len(uri) && !routeEnd[uri[i]] {
+			i++
 		}
 		if i == len(uri) && !complete {
 			return appendCapped(appendCapped(dst, slash), ellipsis) // a segment cut short
@@ -483,6 +486,10 @@ func appendRoute(dst, uri []byte, complete bool) []byte {
 }
 
 var idSegment, slash, ellipsis = []byte(":id"), []byte("/"), []byte("…")
+
+// routeEnd marks the bytes that end a path segment: one load per byte of
+// a path instead of three comparisons.
+var routeEnd = [256]bool{'/': true, '?': true, '#': true}
 
 // appendCapped appends what fits of b in dst's capacity, never splitting
 // a UTF-8 sequence.

@@ -5,13 +5,17 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pastmon/pastmon/capture/live"
 	"github.com/pastmon/pastmon/discovery"
@@ -177,6 +181,71 @@ func readSecret(v *string, file, flagName string) error {
 	}
 	if *v = strings.TrimSpace(string(b)); *v == "" {
 		return fmt.Errorf("--%s-file %s is empty", flagName, file)
+	}
+	return nil
+}
+
+// ValidListen checks the [host]:port address of flag name.
+func ValidListen(name, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--%s %q: want [host]:port: %v", name, addr, err)
+	}
+	return nil
+}
+
+// ValidFlush checks a --flush-interval: 0 (off) or at least a second.
+func ValidFlush(d time.Duration) error {
+	if d != 0 && d < time.Second {
+		return fmt.Errorf("--flush-interval %s: want 0 or at least 1s", d)
+	}
+	return nil
+}
+
+// ValidTLS checks that a certificate and its key are both given, or
+// neither, and that they load.
+func ValidTLS(cert, key string) error {
+	if (cert == "") != (key == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if cert == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return nil
+}
+
+// ValidEtcd checks the etcd flags when endpoints are given.
+func ValidEtcd(c *discovery.Config) error {
+	if len(c.Endpoints) == 0 {
+		return nil
+	}
+	if !strings.HasPrefix(c.Key, "/") {
+		return fmt.Errorf("--etcd-key %q: want a key starting with /", c.Key)
+	}
+	return c.Validate()
+}
+
+// ValidHTTPURL checks flag name's http:// or https:// URL, when given.
+func ValidHTTPURL(name, s string) error {
+	if s == "" {
+		return nil
+	}
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--%s %q: want http://host:port or https://host:port", name, s)
+	}
+	return nil
+}
+
+// ValidInput checks that flag name's input file exists, when given; "-"
+// is standard input.
+func ValidInput(name, path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("--%s: %w", name, err)
 	}
 	return nil
 }

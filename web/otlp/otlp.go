@@ -407,3 +407,53 @@ func (e *Exporter) Close(ctx context.Context) error {
 	}
 	return errors.Join(err, e.exp.Shutdown(ctx))
 }
+
+// StartIf starts an exporter as Start does when cfg names an endpoint; with
+// none it returns nil, an exporter that does nothing.
+func StartIf(ctx context.Context, cfg Config) (*Exporter, error) {
+	if cfg.Endpoint == "" {
+		return nil, nil
+	}
+	e, err := Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("exporting windows over OTLP", "endpoint", cfg.Endpoint, "protocol", cfg.Protocol)
+	return e, nil
+}
+
+// CloseWithin is Close bounded by wait, logging what went wrong: for
+// deferred calls at shutdown.
+func (e *Exporter) CloseWithin(ctx context.Context, wait time.Duration) {
+	if e == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		e.log.Warn("otlp exporter", "err", err)
+	}
+}
+
+// Windows returns a hook that hands stored windows to e, or nil for a nil
+// exporter (no hook).
+func (e *Exporter) Windows() func(window.SensorInfo, []window.Summary) {
+	if e == nil {
+		return nil
+	}
+	return func(s window.SensorInfo, sums []window.Summary) {
+		e.Add(Sensor{Name: s.Name, Version: s.Version}, sums)
+	}
+}
+
+// Tee returns a window handler that exports each window as sensor s
+// before passing it to next; for a nil exporter it is next itself.
+func (e *Exporter) Tee(s Sensor, next func(window.Summary)) func(window.Summary) {
+	if e == nil {
+		return next
+	}
+	return func(w window.Summary) {
+		e.Add(s, []window.Summary{w})
+		next(w)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pastmon/pastmon/capture"
 	"github.com/pastmon/pastmon/capture/live"
@@ -58,4 +59,16 @@ func CaptureLive(ctx context.Context, src *live.Source, where string, ccfg captu
 		return fmt.Errorf("capture on %s: %w", where, err)
 	}
 	return nil
+}
+
+// RunLocal is the web node's own sensor: it captures src into db, with the
+// queue, retries and heartbeats of a remote sensor, until ctx ends, then
+// delivers what is left for at most wait. capErr says why the capture
+// stopped early, closeErr what could not be delivered.
+func RunLocal(ctx context.Context, src *live.Source, where string, ccfg capture.Config, db Ingester, name, version string, wait time.Duration) (capErr, closeErr error) {
+	defer src.Close()
+	sensor := StartLocal(ctx, db, name, version)
+	ccfg.OnWindow = sensor.Add
+	capErr = CaptureLive(ctx, src, where, ccfg, sensor.Shipper)
+	return capErr, sensor.Close(context.WithoutCancel(ctx), wait, true)
 }

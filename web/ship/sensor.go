@@ -54,6 +54,9 @@ func (c *SensorConfig) Validate() error {
 	if c.SpoolMax < 1 {
 		bad("--spool-max %d: want at least 1", c.SpoolMax)
 	}
+	if c.Heartbeat < time.Second {
+		bad("--heartbeat %s: want at least 1s", c.Heartbeat)
+	}
 	return errors.Join(errs...)
 }
 
