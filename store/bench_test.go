@@ -154,7 +154,7 @@ func benchDay(ctx context.Context, db *DB, day time.Time, fine, hourly [benchPoo
 	defer tx.Rollback()
 	ins := func(table string) (*sql.Stmt, error) {
 		return tx.PrepareContext(ctx, "INSERT INTO "+table+" (server, start, sensor, "+dataCols+
-			") VALUES (?, ?, ?"+strings.Repeat(", ?", len(counterCols)+len(metricCols))+")")
+			") VALUES (?, ?, ?"+dataHoles+")")
 	}
 	w, err := ins("windows")
 	if err != nil {
@@ -254,6 +254,32 @@ func BenchmarkServers(b *testing.B) {
 	reportCPU(b, cpu, len(d))
 	latencies(b, d)
 	b.ReportMetric(float64(n), "servers")
+}
+
+// BenchmarkServersFiltered lists the last hour's servers filtered by q:
+// one that every server matches through a sensor's name, one that none
+// matches (address, ports, sensors and protocols all read).
+func BenchmarkServersFiltered(b *testing.B) {
+	db, _ := benchDB(b)
+	for _, q := range []string{"sensor-0", "no-such-server"} {
+		b.Run(q, func(b *testing.B) {
+			var d []time.Duration
+			cpu := cpuTime()
+			n := 0
+			for b.Loop() {
+				t := time.Now()
+				l, err := db.ServerList(b.Context(), ServersQuery{From: benchEnd.Add(-time.Hour), To: benchEnd, Q: q, QPorts: []uint16{443}, Limit: 100})
+				d = append(d, time.Since(t))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = l.Matched
+			}
+			reportCPU(b, cpu, len(d))
+			latencies(b, d)
+			b.ReportMetric(float64(n), "matched")
+		})
+	}
 }
 
 // BenchmarkIngest sends batches of 1,000 windows (one window of 1,000
