@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -61,16 +62,29 @@ func benchDB(b *testing.B) (*DB, int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
 	var built int
 	if err := db.w.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'bench_built'").Scan(&built); err != nil {
+		db.Close()
 		b.Fatal(err)
 	}
 	if built == 0 {
+		// A build that did not finish (interrupted, or failed) leaves its
+		// servers behind: start again from an empty file.
+		db.Close()
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				b.Fatal(err)
+			}
+		}
+		if db, err = Open(ctx, path); err != nil {
+			b.Fatal(err)
+		}
 		if err := buildBench(ctx, b, db, days); err != nil {
+			db.Close()
 			b.Fatal(err)
 		}
 	}
+	b.Cleanup(func() { db.Close() })
 	return db, days
 }
 
