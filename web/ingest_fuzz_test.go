@@ -5,12 +5,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pastmon/pastmon/capture/window"
+	"github.com/pastmon/pastmon/store"
 )
 
 // FuzzIngest posts arbitrary batches (JSON and the sketches inside it) to
@@ -40,10 +46,22 @@ func FuzzIngest(f *testing.F) {
 	f.Add([]byte(`{"id":"x","sensor":{"name":"s"},"windows":[]}`))
 	f.Add([]byte(`{"id":"x","sensor":{"name":"s"},"windows":[1,"a",null,{}]}`))
 	c, _ := e.loggedIn()
+	// Every input runs on a fresh copy of this database, served in
+	// process: state that grew with earlier inputs (and sockets, pools)
+	// would make coverage differ between runs of one input, and the fuzzer
+	// then spends up to a minute minimizing every input that looked new.
+	cookie := jarCookie(f, c, e.ts.URL)
+	template := filepath.Join(f.TempDir(), "template.db")
+	if err := e.db.Close(); err != nil {
+		f.Fatal(err)
+	}
+	if err := copyFile(e.path, template); err != nil {
+		f.Fatal(err)
+	}
 	auth := []string{"Authorization", "Bearer " + testToken, "Content-Type", "application/json"}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		e.t = t
-		r := e.do(http.DefaultClient, http.MethodPost, IngestPath, bytes.NewReader(body), auth...)
+		e, c := freshNode(t, template, e.clock, cookie)
+		r := e.do(c, http.MethodPost, IngestPath, bytes.NewReader(body), auth...)
 		if r.status >= 500 {
 			t.Fatalf("ingest answered %d: %s", r.status, r.body)
 		}
@@ -52,6 +70,64 @@ func FuzzIngest(f *testing.F) {
 		}
 		checkListings(t, e, c)
 	})
+}
+
+// jarCookie returns the Cookie header c sends to base.
+func jarCookie(tb testing.TB, c *http.Client, base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var parts []string
+	for _, k := range c.Jar.Cookies(u) {
+		parts = append(parts, k.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+// freshNode opens a copy of template behind a web node served in process,
+// and a client that reaches it with cookie.
+func freshNode(t *testing.T, template string, clk *clock, cookie string) (*env, *http.Client) {
+	path := filepath.Join(t.TempDir(), "web.db")
+	if err := copyFile(template, path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv, err := New(Config{DB: db, Token: testToken, MetricsToken: testScrape, Version: "test", Now: clk.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, path: path, srv: srv, ts: &httptest.Server{URL: "http://pastmon.invalid"}, clock: clk}
+	return e, &http.Client{Transport: inProcess{srv, cookie}}
+}
+
+// inProcess is a RoundTripper that serves requests with a handler.
+type inProcess struct {
+	h      http.Handler
+	cookie string
+}
+
+func (p inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Cookie") == "" && p.cookie != "" {
+		req.Header.Set("Cookie", p.cookie)
+	}
+	req.RemoteAddr = "127.0.0.1:1"
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
 }
 
 // checkAccepted reads back every window the answer does not refuse.
@@ -100,7 +176,7 @@ func checkListings(t *testing.T, e *env, c *http.Client) {
 			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
 		}
 	}
-	if r := e.do(http.DefaultClient, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+testScrape); r.status != http.StatusOK {
+	if r := e.do(c, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+testScrape); r.status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", r.status, r.body)
 	}
 	if err := e.db.Maintain(t.Context(), e.clock.Now().Add(2*time.Hour), 0, 0); err != nil {
