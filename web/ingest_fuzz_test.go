@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,7 @@ func FuzzIngest(f *testing.F) {
 	if err := copyFile(e.path, template); err != nil {
 		f.Fatal(err)
 	}
+	limitMinimizing(f)
 	auth := []string{"Authorization", "Bearer " + testToken, "Content-Type", "application/json"}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, c := freshNode(t, template, e.clock, cookie)
@@ -70,6 +72,21 @@ func FuzzIngest(f *testing.F) {
 		}
 		checkListings(t, e, c)
 	})
+}
+
+// limitMinimizing bounds the time the fuzzer spends minimizing each new
+// input to 3 s, unless -fuzzminimizetime is given. One input here takes
+// milliseconds (a database, a web node, every listing), so minimizing a
+// JSON batch of a few hundred bytes (quadratic in its length) would take
+// the default minute each time, with no new executions meanwhile.
+func limitMinimizing(f *testing.F) {
+	set := false
+	flag.Visit(func(fl *flag.Flag) { set = set || fl.Name == "test.fuzzminimizetime" })
+	if !set {
+		if err := flag.Set("test.fuzzminimizetime", "3s"); err != nil {
+			f.Logf("cannot limit minimizing: %v", err)
+		}
+	}
 }
 
 // jarCookie returns the Cookie header c sends to base.
