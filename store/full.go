@@ -33,7 +33,9 @@ func (db *DB) noteWrite(err error) error {
 		if !db.readOnly.Load() {
 			db.full.Store(nil)
 		}
-	case isFull(err) || db.readOnly.Load():
+	case db.readOnly.Load(): // keeps the reason found at Open
+		return fmt.Errorf("%w: read-only: %w", ErrFull, err)
+	case isFull(err):
 		db.full.Store(&err)
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}

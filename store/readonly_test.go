@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,9 @@ func TestOpenFullFilesystem(t *testing.T) {
 	}
 	if _, err := db.IngestWindows(ctx, failed, t0); !errors.Is(err, ErrFull) {
 		t.Errorf("ingest while read-only: %v, want ErrFull", err)
+	}
+	if err := db.WriteFailure(); err == nil || !strings.Contains(err.Error(), "the disk is full: read-only") {
+		t.Errorf("WriteFailure after a refused write: %v, want the reason found at Open", err)
 	}
 	if _, _, err := db.Session(ctx, old.ID, time.Now()); err != nil {
 		t.Errorf("a stored session while read-only: %v", err)
