@@ -109,23 +109,7 @@ func (s *mysqlState) client(c *Conn, t *Tables, data []byte, n int, run bool) {
 // resume skips the rest of a packet begun in an earlier segment of
 // direction dir; ok is false when nothing more of this segment can be read.
 func (s *mysqlState) resume(dir int, n int, run bool) (off int, ok bool) {
-	lost := myLost0 << dir
-	if s.flags&lost != 0 {
-		if !run {
-			return 0, false
-		}
-		s.flags &^= lost
-		s.skip[dir] = 0
-	}
-	if skip := int(s.skip[dir]); skip > 0 {
-		if skip >= n {
-			s.skip[dir] -= uint32(n)
-			return 0, false
-		}
-		s.skip[dir] = 0
-		off = skip
-	}
-	return off, off < n
+	return resumeFrame(&s.skip, &s.flags, myLost0<<dir, dir, n, run)
 }
 
 // request handles one client packet; false means it cannot be MySQL.

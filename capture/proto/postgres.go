@@ -110,23 +110,7 @@ func (s *postgresState) client(c *Conn, t *Tables, data []byte, n int, run bool)
 // resume skips the rest of a message begun in an earlier segment of
 // direction dir; ok is false when nothing more of this segment can be read.
 func (s *postgresState) resume(dir int, n int, run bool) (off int, ok bool) {
-	lost := pgLost0 << dir
-	if s.flags&lost != 0 {
-		if !run {
-			return 0, false
-		}
-		s.flags &^= lost
-		s.skip[dir] = 0
-	}
-	if skip := int(s.skip[dir]); skip > 0 {
-		if skip >= n {
-			s.skip[dir] -= uint32(n)
-			return 0, false
-		}
-		s.skip[dir] = 0
-		off = skip
-	}
-	return off, off < n
+	return resumeFrame(&s.skip, &s.flags, pgLost0<<dir, dir, n, run)
 }
 
 // startup handles a startup-phase packet.

@@ -80,3 +80,27 @@ func sqlComment(q []byte, i int) int {
 	}
 	return len(q)
 }
+
+// resumeFrame is the resume of the length-framed protocols (postgres,
+// mysql): skip[dir] counts the bytes of a message begun in an earlier
+// segment, and the lost bit in flags says direction dir lost its framing
+// until its next run (a new turn). ok is false when nothing more of this
+// segment of n bytes can be read; off is where reading goes on.
+func resumeFrame(skip *[2]uint32, flags *uint8, lost uint8, dir, n int, run bool) (off int, ok bool) {
+	if *flags&lost != 0 {
+		if !run {
+			return 0, false
+		}
+		*flags &^= lost
+		skip[dir] = 0
+	}
+	if left := int(skip[dir]); left > 0 {
+		if left >= n {
+			skip[dir] -= uint32(n)
+			return 0, false
+		}
+		skip[dir] = 0
+		off = left
+	}
+	return off, off < n
+}
