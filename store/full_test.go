@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/pastmon/pastmon/internal/tmpfs"
 
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -19,14 +18,7 @@ import (
 // filesystem grows, the same batch goes in exactly once. It needs root
 // (to mount) and skips without.
 func TestFullFilesystem(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := tmpfs.Mount(t, "1m")
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(dir, "full.db"))
 	if err != nil {
@@ -61,9 +53,7 @@ func TestFullFilesystem(t *testing.T) {
 	if db.WriteFailure() == nil {
 		t.Error("WriteFailure is nil while the disk is full")
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_REMOUNT, "size=64m"); err != nil {
-		t.Fatalf("grow tmpfs: %v", err)
-	}
+	tmpfs.Grow(t, dir, "64m")
 	for range 2 {
 		if _, err := db.IngestWindows(ctx, failed, t0); err != nil {
 			t.Fatalf("after room returned: %v", err)

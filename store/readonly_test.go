@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/pastmon/pastmon/internal/tmpfs"
 
 	"github.com/pastmon/pastmon/capture/window"
 )
@@ -19,14 +19,7 @@ import (
 // to read-write once there is room, keeping those sessions. It needs root
 // (to mount) and skips without.
 func TestOpenFullFilesystem(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := tmpfs.Mount(t, "1m")
 	ctx := t.Context()
 	path := filepath.Join(dir, "full.db")
 	db, err := Open(ctx, path)

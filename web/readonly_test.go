@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/pastmon/pastmon/internal/tmpfs"
 
 	"github.com/pastmon/pastmon/capture/window"
 	"github.com/pastmon/pastmon/store"
@@ -19,14 +19,7 @@ import (
 // work, /healthz and ingest answer 503; once there is room the database
 // becomes writable again. It needs root (to mount) and skips without.
 func TestStartOnFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := tmpfs.Mount(t, "1m")
 	path := filepath.Join(dir, "web.db")
 	db, err := store.Open(t.Context(), path)
 	if err != nil {
